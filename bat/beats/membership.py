@@ -1,0 +1,54 @@
+"""Which notes take part in which beat: an onset inside the beat, or a note sounding through it.
+
+Stored as flat (beat, note) pairs sorted by beat (a CSR layout), because every feature is a per-beat
+reduction over these pairs and numpy reduces flat arrays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bat.beats.grid import BeatGrid
+from bat.ingest.song import NoteArray
+
+
+@dataclass(frozen=True)
+class BeatNotes:
+    """(beat, note) membership pairs, grouped by beat."""
+
+    n_beats: int
+    beat: np.ndarray  # int64, beat of each pair (sorted)
+    note: np.ndarray  # int64, index into the NoteArray
+    onset: np.ndarray  # bool, the note starts inside this beat (else it sounds through from before)
+    position: np.ndarray  # float64, onset position in the beat in [0, 1); -1 for held notes
+    indptr: np.ndarray  # int64 (n_beats + 1,), pairs of beat i are indptr[i]:indptr[i+1]
+
+    def of_beat(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Note indices taking part in beat ``i`` and whether each has its onset there."""
+        lo, hi = self.indptr[i], self.indptr[i + 1]
+        return self.note[lo:hi], self.onset[lo:hi]
+
+
+def notes_in_beats(notes: NoteArray, grid: BeatGrid) -> BeatNotes:
+    n_beats = len(grid)
+    starts, ends = grid.times, grid.ends
+    if len(notes) == 0 or n_beats == 0:
+        empty = np.zeros(0, np.int64)
+        return BeatNotes(n_beats, empty, empty, np.zeros(0, bool), np.zeros(0), np.zeros(n_beats + 1, np.int64))
+    first = np.clip(np.searchsorted(starts, notes.start, side="right") - 1, 0, n_beats - 1)
+    last = np.clip(np.searchsorted(starts, notes.end, side="left") - 1, first, n_beats - 1)
+    counts = last - first + 1
+    note = np.repeat(np.arange(len(notes)), counts)
+    offsets = np.cumsum(counts) - counts
+    beat = first[note] + (np.arange(note.size) - offsets[note])
+    order = np.argsort(beat, kind="stable")
+    beat, note = beat[order], note[order]
+    onset = beat == first[note]
+    length = ends[beat] - starts[beat]
+    position = np.where(onset, (notes.start[note] - starts[beat]) / np.where(length > 0, length, 1.0), -1.0)
+    position = np.where(onset, np.clip(position, 0.0, 0.999999), -1.0)
+    indptr = np.zeros(n_beats + 1, np.int64)
+    np.cumsum(np.bincount(beat, minlength=n_beats), out=indptr[1:])
+    return BeatNotes(n_beats, beat, note, onset, position, indptr)

@@ -1,0 +1,111 @@
+"""One file in, its per-beat feature matrix out: parse -> beat grid -> notes per beat -> features.
+
+This is the unit of work every runner (the CLI, the Prefect flow on Dask workers) calls per file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bat.beats.grid import BeatGrid, beat_grid
+from bat.errors import EmptyError, MeterError
+from bat.features.context import BeatContext
+from bat.features.descriptors import DESCRIPTOR_NAMES, compute_descriptors
+from bat.features.registry import FEATURE_NAMES, compute_features
+from bat.ingest.midi import DEFAULT_LIMITS, MidiLimits, load_midi, read_file
+
+
+@dataclass
+class FeaturizedSong:
+    """Everything the store keeps of one song."""
+
+    source: str
+    content_hash: str  # sha256 of the file's bytes: the song's identity in the store
+    features: np.ndarray  # (n_beats, n_features) bool
+    descriptors: np.ndarray  # (n_beats, n_descriptors) int64
+    beat_times: np.ndarray  # (n_beats,) float64 seconds
+    downbeats: np.ndarray  # (n_beats,) bool
+    beat_source: str  # how the grid was found: "tempo_map", ...
+    meter: str  # predominant time signature, e.g. "4/4"
+    meters: list[str]  # every time signature in force, in order of appearance
+    n_notes: int
+    duration: float  # seconds
+    defaults: list[str] = field(default_factory=list)  # what the file lacked and bat assumed
+    feature_names: list[str] = field(default_factory=lambda: list(FEATURE_NAMES))
+    descriptor_names: list[str] = field(default_factory=lambda: list(DESCRIPTOR_NAMES))
+
+    @property
+    def n_beats(self) -> int:
+        return int(self.beat_times.shape[0])
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def featurize_path(
+    path: str | os.PathLike, meter: str | None = None, limits: MidiLimits = DEFAULT_LIMITS
+) -> FeaturizedSong:
+    """Featurize one MIDI file; raises a ``bat.errors.BatError`` subclass (with its category) on bad input.
+
+    ``meter`` ("4/4", "3/4"...) keeps only songs whose every bar, a pickup aside, is in that meter.
+    """
+    source = str(path)
+    return featurize_bytes(source, read_file(source, limits), meter=meter, limits=limits)
+
+
+def featurize_bytes(
+    source: str, data: bytes, meter: str | None = None, limits: MidiLimits = DEFAULT_LIMITS
+) -> FeaturizedSong:
+    """``featurize_path`` for bytes already read (from an archive, or hashed first to skip known songs)."""
+    song = load_midi(source, data=data, limits=limits)
+    grid = beat_grid(song)
+    if len(grid) == 0:
+        raise EmptyError(source, "the song has no beats (its notes end at time 0)")
+    meters = _meters(grid)
+    if meter is not None and any(m != meter for m in meters):
+        raise MeterError(source, f"meter {', '.join(meters)} does not match the filter {meter}")
+    ctx = BeatContext(song=song, grid=grid)
+    return FeaturizedSong(
+        source=source,
+        content_hash=content_hash(data),
+        features=compute_features(ctx),
+        descriptors=compute_descriptors(ctx),
+        beat_times=grid.times,
+        downbeats=grid.downbeats,
+        beat_source=grid.source,
+        meter=_predominant_meter(grid),
+        meters=meters,
+        n_notes=song.n_notes,
+        duration=float(song.end_time),
+        defaults=list(song.defaults),
+    )
+
+
+def _meters(grid: BeatGrid) -> list[str]:
+    """Distinct meters of the song's bars in order of appearance, a pickup bar left out.
+
+    A pickup is a first bar shorter than the second bar's meter, whatever signature it was written with
+    (converted scores write a pickup as a short bar of its own, e.g. 1/4 before 4/4).
+    """
+    bar_starts = np.flatnonzero(grid.downbeats)
+    labels = [f"{grid.numerator[i]}/{grid.denominator[i]}" for i in bar_starts]
+    if len(bar_starts) > 1 and grid.beats_in_bar[bar_starts[0]] < _nominal(grid, bar_starts[1]):
+        labels = labels[1:]
+    return list(dict.fromkeys(labels))
+
+
+def _nominal(grid: BeatGrid, beat: int) -> int:
+    numerator = int(grid.numerator[beat])
+    return numerator // 3 if numerator % 3 == 0 and numerator != 3 else numerator
+
+
+def _predominant_meter(grid: BeatGrid) -> str:
+    codes = grid.numerator.astype(np.int64) * 1000 + grid.denominator.astype(np.int64)
+    values, counts = np.unique(codes, return_counts=True)
+    code = int(values[np.argmax(counts)])
+    return f"{code // 1000}/{code % 1000}"
