@@ -27,7 +27,7 @@ from bat.features.context import BeatContext
         ("meter_compound", "Compound meter, beats are dotted (6/8, 9/8, 12/8...)."),
         ("meter_irregular", "Any other meter (5/4, 7/8...)."),
         ("meter_change", "The bar's meter differs from the previous bar's."),
-        ("short_bar", "The bar is shorter than its meter (a pickup bar)."),
+        ("short_bar", "The bar is shorter than its meter, or a first bar shorter than the second (a pickup)."),
         ("bar_even", "The bar has an even index (pairs of bars)."),
         ("first_bar", "The song's first bar."),
         ("last_bar", "The song's last bar."),
@@ -45,6 +45,9 @@ def meter(ctx: BeatContext) -> list[np.ndarray]:
     meter_of_bar = bar_meter[first_of_bar]
     changed_bar = np.append(False, meter_of_bar[1:] != meter_of_bar[:-1]) if first_of_bar.size else np.zeros(0, bool)
     bar = grid.bar_index.astype(np.int64)
+    short = grid.beats_in_bar < nominal
+    if first_of_bar.size > 1:  # a pickup written as a bar of its own short meter (1/4 before 4/4)
+        short |= (bar == 0) & (grid.beats_in_bar[0] < nominal[first_of_bar[1]])
     return [
         grid.downbeats,
         position == 1,
@@ -62,7 +65,7 @@ def meter(ctx: BeatContext) -> list[np.ndarray]:
         compound,
         ~compound & ~np.isin(numerator, (2, 3, 4)),
         changed_bar[bar] if bar.size else np.zeros(0, bool),
-        grid.beats_in_bar < nominal,
+        short,
         bar % 2 == 0,
         bar == 0,
         bar == (bar.max() if bar.size else 0),

@@ -64,7 +64,7 @@ def _arpeggio(ctx: BeatContext, groups: dict[str, np.ndarray]) -> np.ndarray:
         ("arpeggio", "Three or more single notes on three or more pitch classes, moving one way."),
         ("held_from_previous", "A note sounding in the beat started before it."),
         ("silence", "No pitched note sounds in the beat."),
-        ("all_released", "Every pitched note of the beat ends before the beat does."),
+        ("all_released", "Every pitched note of the beat ends a 16th or more before the beat does (detached)."),
         ("onsets_0", "No pitched onset in the beat."),
         ("onsets_1", "One pitched onset."),
         ("onsets_2_3", "Two or three pitched onsets."),
@@ -92,15 +92,16 @@ def texture(ctx: BeatContext) -> list[np.ndarray]:
         n,
     )
     onset, position = pairs.onset, pairs.position
-    slot = np.floor(position * 4 + 0.25).astype(np.int64)  # a 16th window, a little early tolerated
+    nearest = np.round(position * 4)
+    slot = np.where(np.abs(position * 4 - nearest) < 0.25, nearest, -1).astype(np.int64)  # within 1/16 beat of a 16th
     thirds = np.abs(position * 3 - np.round(position * 3)) < 0.06
     triplet = onset & thirds & np.isin(np.round(position * 3), (1, 2))
     count = ctx.n_onsets
     grid_end = ctx.grid.ends[pairs.beat] if pairs.beat.size else np.zeros(0)
     note_end = ctx.song.notes.end[pairs.note]
-    ends_inside = segment_count(note_end <= grid_end, pairs.beat, n)
-    sounding = np.diff(pairs.indptr)
     beat_length = (ctx.grid.ends - ctx.grid.times)[pairs.beat] if pairs.beat.size else np.zeros(0)
+    ends_inside = segment_count(note_end <= grid_end - beat_length / 4 + 1e-6, pairs.beat, n)
+    sounding = np.diff(pairs.indptr)
     note_length = note_end - ctx.song.notes.start[pairs.note]
     velocity = np.where(onset, ctx.song.notes.velocity[pairs.note], -1).astype(np.int64)
     loudest = np.full(n, -1, np.int64)
