@@ -57,31 +57,41 @@ def load_midi(path: str | os.PathLike, data: bytes | None = None, limits: MidiLi
         raise TooLargeError(source, f"{score.note_num()} notes, over the {limits.max_notes}-note limit")
 
     tempo_map = TempoMap.from_conductor(conductor, resolution)
-    pitched, drums, event_ticks = [], [], [*conductor.meta_ticks, *conductor.tempo_ticks]
-    event_ticks += [tick for tick, _, _ in conductor.time_signatures]
-    event_end_ticks: list[int] = []
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in ("time", "end", "pitch", "velocity", "program", "track", "drum")}
+    event_ticks = [*conductor.meta_ticks, *conductor.tempo_ticks, *(tick for tick, _, _ in conductor.time_signatures)]
     for track_index, track in enumerate(score.tracks):
         notes = track.notes.numpy()
-        if notes["time"].size:
+        count = notes["time"].size
+        if count:
             start = notes["time"].astype(np.int64)
-            end = start + notes["duration"].astype(np.int64)
-            event_end_ticks.append(int(end.max()))
-            array = NoteArray(
-                start=tempo_map.seconds(start),
-                end=tempo_map.seconds(end),
-                pitch=notes["pitch"].astype(np.int16),
-                velocity=notes["velocity"].astype(np.int16),
-                program=np.full(start.shape, 0 if track.is_drum else int(track.program), np.int16),
-                track=np.full(start.shape, track_index, np.int16),
-            )
-            (drums if track.is_drum else pitched).append(array)
-        for events in (track.controls, track.pitch_bends, track.lyrics):
+            columns["time"].append(start)
+            columns["end"].append(start + notes["duration"].astype(np.int64))
+            columns["pitch"].append(notes["pitch"])
+            columns["velocity"].append(notes["velocity"])
+            columns["program"].append(np.full(count, 0 if track.is_drum else int(track.program), np.int16))
+            columns["track"].append(np.full(count, track_index, np.int16))
+            columns["drum"].append(np.full(count, bool(track.is_drum)))
+        for events in (track.controls, track.pitch_bends):
             if len(events):
-                event_ticks.append(int(events[-1].time) if _sorted(events) else max(int(e.time) for e in events))
-    notes, drum_notes = NoteArray.concat(pitched), NoteArray.concat(drums)
-    if len(notes) == 0 and len(drum_notes) == 0:
+                event_ticks.append(int(events.numpy()["time"].max()))
+        if len(track.lyrics):
+            event_ticks.append(max(int(lyric.time) for lyric in track.lyrics))
+    if not columns["time"]:
         raise EmptyError(source, "the file has no notes")
-    end_tick = max(event_ticks + event_end_ticks) if (event_ticks or event_end_ticks) else 0
+    merged = {name: np.concatenate(parts) for name, parts in columns.items()}
+    seconds = tempo_map.seconds(np.concatenate([merged["time"], merged["end"]]))
+    n_total = merged["time"].size
+    all_notes = NoteArray(
+        start=seconds[:n_total],
+        end=seconds[n_total:],
+        pitch=merged["pitch"].astype(np.int16),
+        velocity=merged["velocity"].astype(np.int16),
+        program=merged["program"],
+        track=merged["track"],
+    )
+    drum = merged["drum"]
+    notes, drum_notes = all_notes.select(~drum).sorted(), all_notes.select(drum).sorted()
+    end_tick = max(event_ticks + [int(merged["end"].max())])
     defaults = []
     if not conductor.time_signatures:
         defaults.append("time_signature=4/4")
@@ -100,10 +110,6 @@ def load_midi(path: str | os.PathLike, data: bytes | None = None, limits: MidiLi
         resolution=resolution,
         defaults=defaults,
     )
-
-
-def _sorted(events) -> bool:
-    return len(events) < 2 or int(events[0].time) <= int(events[-1].time)
 
 
 def read_file(source: str, limits: MidiLimits) -> bytes:

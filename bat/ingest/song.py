@@ -34,6 +34,9 @@ class NoteArray:
         merged = cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS))
         return merged.sorted()
 
+    def select(self, mask: np.ndarray) -> NoteArray:
+        return NoteArray(*(getattr(self, name)[mask] for name in _FIELDS))
+
     def sorted(self) -> NoteArray:
         order = np.lexsort((self.pitch, self.start))
         return NoteArray(*(getattr(self, name)[order] for name in _FIELDS))
