@@ -183,3 +183,22 @@ def test_no_feature_reads_absolute_pitch(featurized, tmp_path):
                       drums=piece.drums, time_signatures=piece.time_signatures)
         song = featurize_path(moved.write(tmp_path / f"{name}.mid"))
         np.testing.assert_array_equal(song.features, featurized[name].features)
+
+
+def test_descriptors_carry_pitch_and_shapes_are_transposition_invariant(featurized, tmp_path):
+    from bat.features.descriptors import DESCRIPTOR_NAMES
+
+    piece = PIECES["melody"]
+    moved = Piece(notes=[N(n.pitch + 2, n.beat, n.length) for n in piece.notes])
+    original, song = featurized["melody"].descriptors, featurize_path(moved.write(tmp_path / "up.mid")).descriptors
+    col = {name: k for k, name in enumerate(DESCRIPTOR_NAMES)}
+    np.testing.assert_array_equal(song[:, col["bass_pitch"]], original[:, col["bass_pitch"]] + 2)
+    present = original[:, col["melody_pitch"]] >= 0
+    np.testing.assert_array_equal(song[present, col["melody_pitch"]], original[present, col["melody_pitch"]] + 2)
+    for shape in ("melody_shape", "beat_shape", "bar_index", "beat_in_bar"):
+        np.testing.assert_array_equal(song[:, col[shape]], original[:, col[shape]])
+    rotated = ((original[:, col["pcset"]] << 2) | (original[:, col["pcset"]] >> 10)) & 0xFFF
+    np.testing.assert_array_equal(song[:, col["pcset"]], rotated)
+    # beats 0 and 2 both hold C2 + C4 as one whole-beat onset each: same shape; beat 1 (C2 + D4) differs
+    assert original[0, col["beat_shape"]] == original[2, col["beat_shape"]] != original[1, col["beat_shape"]]
+    assert original[0, col["melody_shape"]] == original[1, col["melody_shape"]]  # one note, on the beat

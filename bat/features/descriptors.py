@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bat.features.context import BeatContext
+from bat.features.context import BeatContext, segment_reduce
 
 DESCRIPTOR_NAMES: tuple[str, ...] = (
     "bass_pitch",  # MIDI pitch of the lowest sounding note, -1 if none
@@ -44,13 +44,13 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def _multiset_hash(beat: np.ndarray, a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
-    """Per-beat order-free hash of the (a, b) items of that beat; 0 for a beat with no items."""
-    out = np.zeros(n, _U64)
-    if beat.size:
-        with np.errstate(over="ignore"):
-            item = _mix(_mix(a.astype(np.int64) + 1_000) ^ (b.astype(np.int64) + 1_000).astype(_U64))
-            np.add.at(out, beat, item)
-        out[(out == 0) & (np.bincount(beat, minlength=n) > 0)] = 1
+    """Per-beat order-free hash of the (a, b) items of that beat (``beat`` sorted); 0 for a beat without items."""
+    counts = np.bincount(beat, minlength=n) if beat.size else np.zeros(n, np.int64)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    with np.errstate(over="ignore"):
+        item = _mix(_mix(a.astype(np.int64) + 1_000) ^ (b.astype(np.int64) + 1_000).astype(_U64))
+        out = segment_reduce(np.add, item, indptr, 0).astype(_U64)
+    out[(out == 0) & (counts > 0)] = 1
     return out.view(np.int64)
 
 

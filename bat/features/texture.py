@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bat.features.base import feature_group
-from bat.features.context import POPCOUNT_12, BeatContext, segment_count
+from bat.features.context import POPCOUNT_12, BeatContext, segment_count, segment_reduce
 
 STRUM_MIN_SPREAD = 0.015  # seconds: closer onsets are a block chord, not a strum
 STRUM_MAX_SPREAD = 0.15
@@ -104,8 +104,7 @@ def texture(ctx: BeatContext) -> list[np.ndarray]:
     sounding = np.diff(pairs.indptr)
     note_length = note_end - ctx.song.notes.start[pairs.note]
     velocity = np.where(onset, ctx.song.notes.velocity[pairs.note], -1).astype(np.int64)
-    loudest = np.full(n, -1, np.int64)
-    np.maximum.at(loudest, pairs.beat, velocity)
+    loudest = segment_reduce(np.maximum, velocity, pairs.indptr, -1)
     mean, std = ctx.song_velocity_stats
     on_beat = segment_count(onset & (slot == 0), pairs.beat, n) > 0
     return [
