@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml requirements/constraints-cpu.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip wheel setuptools
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -c requirements/constraints-cpu.txt -e '.[dev]'
+	# basic-pitch without its TensorFlow requirement: bat runs its bundled ONNX model (bat/ingest/audio.py)
+	$(BIN)/python -m pip install --quiet --no-deps -c requirements/constraints-cpu.txt basic-pitch==0.4.0
 	touch $(STAMP)
 
 demo: setup

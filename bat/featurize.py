@@ -1,22 +1,29 @@
 """One file in, its per-beat feature matrix out: parse -> beat grid -> notes per beat -> features.
 
-This is the unit of work every runner (the CLI, the Prefect flow on Dask workers) calls per file.
+This is the unit of work every runner (the CLI, the Prefect flow on Dask workers) calls per file. MIDI gets
+its tempo-map grid when quantized and madmom-tracked beats when it is a performance (``bat.beats.select``);
+audio (WAV, FLAC, MP3, Ogg) gets madmom's beats on the audio and notes from an offline transcriber
+(``bat.ingest.audio``). Either way the rest is the same.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from bat.beats.grid import BeatGrid, beat_grid
+from bat.beats.grid import BeatGrid
+from bat.beats.select import GridChoice, describe, select_grid, tracked_grid
 from bat.errors import EmptyError, MeterError
 from bat.features.context import BeatContext
 from bat.features.descriptors import DESCRIPTOR_NAMES, compute_descriptors
 from bat.features.registry import FEATURE_NAMES, compute_features
+from bat.ingest.audio import AUDIO_MAX_BYTES, is_audio, load_audio, looks_like_audio
 from bat.ingest.midi import DEFAULT_LIMITS, MidiLimits, load_midi, read_file
+from bat.ingest.song import Song
 
 
 @dataclass
@@ -29,12 +36,14 @@ class FeaturizedSong:
     descriptors: np.ndarray  # (n_beats, n_descriptors) int64
     beat_times: np.ndarray  # (n_beats,) float64 seconds
     downbeats: np.ndarray  # (n_beats,) bool
-    beat_source: str  # how the grid was found: "tempo_map", ...
+    beat_source: str  # how the grid was found: "tempo_map", "madmom_midi" (a MIDI performance), "madmom_audio"
     meter: str  # predominant time signature, e.g. "4/4"
     meters: list[str]  # every time signature in force, in order of appearance
     n_notes: int
     duration: float  # seconds
     defaults: list[str] = field(default_factory=list)  # what the file lacked and bat assumed
+    beat_confidence: float = 1.0  # 0..1: how sure the grid choice (and, if tracked, the tracking) is
+    grid_evidence: str = ""  # why this grid: quantized/performance evidence, tracked tempo, meter...
     feature_names: list[str] = field(default_factory=lambda: list(FEATURE_NAMES))
     descriptor_names: list[str] = field(default_factory=lambda: list(DESCRIPTOR_NAMES))
 
@@ -50,20 +59,28 @@ def content_hash(data: bytes) -> str:
 def featurize_path(
     path: str | os.PathLike, meter: str | None = None, limits: MidiLimits = DEFAULT_LIMITS
 ) -> FeaturizedSong:
-    """Featurize one MIDI file; raises a ``bat.errors.BatError`` subclass (with its category) on bad input.
+    """Featurize one MIDI or audio file; raises a ``bat.errors.BatError`` subclass (with its category) on bad
+    input.
 
     ``meter`` ("4/4", "3/4"...) keeps only songs whose every bar, a pickup aside, is in that meter.
     """
     source = str(path)
-    return featurize_bytes(source, read_file(source, limits), meter=meter, limits=limits)
+    return featurize_bytes(source, read_file(source, file_limits(source, limits)), meter=meter, limits=limits)
+
+
+def file_limits(source: str, limits: MidiLimits = DEFAULT_LIMITS) -> MidiLimits:
+    """Audio files are far larger than MIDI: they get ``AUDIO_MAX_BYTES`` instead of the MIDI byte limit."""
+    if is_audio(source) and limits.max_bytes < AUDIO_MAX_BYTES:
+        return dataclasses.replace(limits, max_bytes=AUDIO_MAX_BYTES)
+    return limits
 
 
 def featurize_bytes(
     source: str, data: bytes, meter: str | None = None, limits: MidiLimits = DEFAULT_LIMITS
 ) -> FeaturizedSong:
     """``featurize_path`` for bytes already read (from an archive, or hashed first to skip known songs)."""
-    song = load_midi(source, data=data, limits=limits)
-    grid = beat_grid(song)
+    song, choice = _song_and_grid(source, data, limits)
+    grid = choice.grid
     if len(grid) == 0:
         raise EmptyError(source, "the song has no beats (its notes end at time 0)")
     meters = _meters(grid)
@@ -83,7 +100,23 @@ def featurize_bytes(
         n_notes=song.n_notes,
         duration=float(song.end_time),
         defaults=list(song.defaults),
+        beat_confidence=float(choice.confidence),
+        grid_evidence=choice.evidence,
     )
+
+
+def _song_and_grid(source: str, data: bytes, limits: MidiLimits) -> tuple[Song, GridChoice]:
+    if is_audio(source) or looks_like_audio(data):
+        from bat.beats.tracking import track_audio
+
+        song, samples, rate = load_audio(source, data)
+        tracked = track_audio(samples, rate, song)
+        if len(tracked.times) < 2:
+            raise EmptyError(source, "madmom found no beats in the audio")
+        evidence = f"audio: {len(song.notes)} notes transcribed; " + describe(tracked)
+        return song, GridChoice(tracked_grid(tracked, song.end_time), tracked.confidence, evidence)
+    song = load_midi(source, data=data, limits=limits)
+    return song, select_grid(song)
 
 
 def _meters(grid: BeatGrid) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import typer
 
 from bat import __version__
-from bat.cli import corpus, demo, features, featurize, store
+from bat.cli import corpus, demo, features, featurize, pretrain, serve, store
 
 app = typer.Typer(help="bat: Beat-As-Token music understanding.", no_args_is_help=True, add_completion=False)
 
@@ -28,6 +28,9 @@ def _root(
 
 app.command("featurize")(featurize.featurize)
 app.command("demo")(demo.demo)
+app.command("pretrain")(pretrain.pretrain)
+app.command("serve")(serve.serve)
+app.command("server")(serve.server)
 app.add_typer(store.app, name="store")
 app.add_typer(corpus.app, name="corpus")
 app.add_typer(features.app, name="features")

@@ -18,15 +18,17 @@ app = typer.Typer(help="Build MIDI corpora with a manifest (from the scores bund
 
 @app.command("music21")
 def music21(
-    out: Path = typer.Option(..., "--out", help="Output folder: <collection>/... .mid files and manifest.csv."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder: <collection>/... .mid files and manifest.csv."),
     collections: str = typer.Option(
         "", "--collections",
         help="Comma-separated corpus folders (bach,essenFolksong,oneills1850,palestrina...). "
         "Default: all but music21's test files (demos, theoryExercises).",
     ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N pieces (stable order)."),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes [default: all cores]."),
-    timeout: float = typer.Option(60.0, "--timeout", min=0.001, help="Seconds per piece; the worker is killed past it."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes (default: all cores)."),
+    timeout: float = typer.Option(
+        60.0, "--timeout", min=0.001, help="Seconds per piece; the worker is killed past it."
+    ),
     max_mb: float = typer.Option(5.0, "--max-mb", min=0.001, help="Refuse to write a MIDI file bigger than this."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Convert again the pieces that failed before."),
     list_collections: bool = typer.Option(False, "--list", help="List the bundled collections and exit."),
@@ -35,16 +37,18 @@ def music21(
 
     Idempotent: pieces already in the manifest are skipped, so an interrupted run resumes where it stopped.
     """
-    from bat.corpus.music21_corpus import ConvertConfig, available_collections, convert_corpus
+    from bat.corpus.music21_corpus import ConvertConfig, UnknownCollectionError, available_collections, convert_corpus
 
     if list_collections:
         typer.echo("\n".join(available_collections()))
         return
+    if out is None:
+        raise typer.BadParameter("where should the MIDI files go? e.g. --out data/music21", param_hint="--out")
     names = [c.strip() for c in collections.split(",") if c.strip()] or None
     config = ConvertConfig(workers=workers, timeout_s=timeout, max_bytes=int(max_mb * 1e6), retry_failed=retry_failed)
     try:
         summary = convert_corpus(out, names, limit, config, progress=_progress())
-    except ValueError as exc:
+    except UnknownCollectionError as exc:
         raise typer.BadParameter(str(exc), param_hint="--collections") from exc
     if summary.converted or summary.failed:
         typer.echo(err=True)  # end the line of progress dots
@@ -54,13 +58,22 @@ def music21(
 @app.command("demo")
 def demo(
     out: Path = typer.Option(..., "--out", help="Output folder of the demo corpus."),
-    size: str = typer.Option("demo", "--size", help="demo (~200 pieces, 1-2 min on 2 cores) or test (~35 pieces)."),
-    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes [default: all cores]."),
+    size: str = typer.Option(
+        "demo", "--size", help="demo (~180 pieces, under a minute on 2 cores) or test (~35 pieces)."
+    ),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes (default: all cores)."),
 ) -> None:
     """Build the fixed demo subset of the music21 corpus (varied meters and textures); instant when done."""
     from bat.corpus.demo import build_demo_corpus
+    from bat.corpus.manifest import read_manifest
 
-    typer.echo(f"manifest: {build_demo_corpus(out, size=size, workers=workers)}")
+    try:
+        manifest = build_demo_corpus(out, size=size, workers=workers)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--size") from exc
+    table = read_manifest(manifest)
+    ok = table["status"] == "ok"
+    typer.echo(f"{ok.sum()} pieces ({(~ok).sum()} failed), manifest: {manifest}")
 
 
 def _progress():

@@ -32,7 +32,7 @@ COLUMNS: tuple[str, ...] = (
     "pickup",  # length of the anacrusis in quarter notes, 0 when the piece starts on a downbeat
     "tempo_qpm",  # first metronome mark; 120 (music21's default, written into the file) when none is marked
     "ticks_per_quarter",  # the file's resolution: 480, or finer when tuplets need it
-    "exact_timing",  # "true" when every onset and duration is a whole number of ticks
+    "exact_timing",  # every onset, duration and bar line is exact in the file ("true"/"false"; read as booleans)
     "analysis",  # music21 corpus path of a Roman-numeral analysis (.rntxt) of this piece, if one is bundled
     "seconds",  # conversion time
 )
@@ -60,6 +60,7 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("Int64")
     for col in _FLOAT_COLUMNS:
         df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["exact_timing"] = df["exact_timing"].map({"true": True, "false": False}).astype("boolean")
     return df[list(COLUMNS)]
 
 
@@ -87,7 +88,7 @@ def write_manifest(path: str | os.PathLike, rows: Iterable[Mapping[str, object]]
     tmp = path.with_name(path.name + ".tmp")
     ordered = sorted(rows, key=lambda r: (str(r.get("path", "")), str(r.get("source", ""))))
     with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in ordered:
             writer.writerow({c: _cell(row.get(c)) for c in COLUMNS})

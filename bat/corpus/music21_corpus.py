@@ -15,18 +15,20 @@ stopped and a finished run is a no-op.
 from __future__ import annotations
 
 import copy
+import fcntl
 import hashlib
 import io
 import math
-import multiprocessing as mp
 import os
 import re
+import subprocess
+import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from bat.corpus.manifest import (
@@ -46,6 +48,8 @@ EXCLUDED_BY_DEFAULT = ("demos", "theoryExercises")
 MERGED_OPUS_COLLECTIONS = ("josquin",)
 BASE_TICKS_PER_QUARTER = 480  # 2^5 * 3 * 5: exact for 128ths, triplets and quintuplets
 MAX_TICKS_PER_QUARTER = 10080  # music21's own resolution: adds septuplets and nested triplets
+_RESOLUTIONS = (480, 1440, 3360, 10080)  # the multiples of 480 that divide 10080
+PRETTY_MIDI_MAX_TICK = 10_000_000  # pretty_midi refuses files with more ticks unless its MAX_TICK is raised
 _MAX_DENOMINATOR = 64  # finest denominator tried for the time signature of an incomplete bar
 
 
@@ -68,6 +72,7 @@ class ConvertConfig:
     max_bytes: int = 5_000_000  # refuse to write a bigger MIDI: a pathological piece, not music
     retry_failed: bool = False  # failed pieces are deterministic failures: retry only when asked
     flush_every: int = 32  # rows between manifest rewrites: a killed run loses at most this many conversions
+    flush_s: float = 30.0  # ...or this many seconds of work, whichever comes first
 
 
 @dataclass
@@ -75,7 +80,8 @@ class Summary:
     """What a run did; ``format()`` is the CLI's report."""
 
     converted: int = 0
-    skipped: int = 0  # already ok in the manifest (or failed, without --retry-failed)
+    skipped: int = 0  # already ok in the manifest
+    skipped_failed: int = 0  # failed in an earlier run and not retried (no --retry-failed)
     failed: Counter = field(default_factory=Counter)  # reason head ("timeout", "ParseError"...) -> count
     seconds: float = 0.0
     manifest: Path | None = None
@@ -85,6 +91,8 @@ class Summary:
             f"converted {self.converted}, skipped (already done) {self.skipped}, "
             f"failed {sum(self.failed.values())} in {self.seconds:.1f} s",
         ]
+        if self.skipped_failed:
+            lines.append(f"  not retried: {self.skipped_failed} pieces that failed before (use --retry-failed)")
         lines += [f"  failed: {reason}: {n}" for reason, n in self.failed.most_common()]
         if self.manifest is not None:
             lines.append(f"manifest: {self.manifest}")
@@ -97,9 +105,12 @@ class Summary:
 
 def corpus_root() -> Path:
     """The folder of the corpus bundled with the installed music21 (no download, ever)."""
-    from music21 import common
+    import importlib.util
 
-    return Path(common.getCorpusFilePath())
+    spec = importlib.util.find_spec("music21")  # not `import music21`: a second of start-up for a path
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("music21 is not installed; `pip install music21` (its corpus comes with it)")
+    return Path(next(iter(spec.submodule_search_locations))) / "corpus"
 
 
 def available_collections() -> list[str]:
@@ -120,7 +131,8 @@ def list_pieces(collections: Sequence[str] | None = None) -> list[Piece]:
     if collections:
         unknown = sorted(set(collections) - known)
         if unknown:
-            raise ValueError(f"unknown music21 collections {unknown}; the bundled corpus has {sorted(known)}")
+            raise UnknownCollectionError(
+                f"unknown music21 collections {unknown}; the bundled corpus has {sorted(known)}")
         wanted = set(collections)
     else:
         wanted = known - set(EXCLUDED_BY_DEFAULT)
@@ -142,12 +154,11 @@ def list_pieces(collections: Sequence[str] | None = None) -> list[Piece]:
 
 
 def _score_files() -> list[Path]:
-    from music21 import corpus
-
+    """Score files of the bundled corpus (what ``corpus.getPaths()`` lists, without its seconds of start-up)."""
     preference = {ext: i for i, ext in enumerate(CORPUS_EXTENSIONS)}
     best: dict[Path, Path] = {}
-    for p in map(Path, corpus.getPaths()):
-        if p.suffix not in preference:
+    for p in corpus_root().rglob("*"):
+        if p.suffix not in preference or not p.is_file():
             continue
         key = p.with_suffix("")
         if key not in best or preference[p.suffix] < preference[best[key].suffix]:
@@ -173,8 +184,13 @@ def _analyses(root: Path) -> dict[str, str]:
     for rn in sorted(root.rglob("*.rntxt")):
         rel = rn.relative_to(root).as_posix()
         if rn.parent.name == "choraleAnalyses":  # riemenschneider001.rntxt says "BWV: 269"
-            match = re.search(r"^BWV:\s*([\d.]+)", rn.read_text(encoding="utf-8", errors="replace"), re.M)
-            score = root / "bach" / f"bwv{match.group(1)}.mxl" if match else None
+            match = re.search(r"^BWV:\s*(\d+)(?:\((\d+)\))?([\d.]*)", rn.read_text(encoding="utf-8", errors="replace"),
+                              re.M)
+            if match:  # "248(2).12" is the Christmas Oratorio's part 2, no. 12: bwv248.12-2.mxl
+                number, part, rest = match.groups()
+                score = root / "bach" / f"bwv{number}{rest}{'-' + part if part else ''}.mxl"
+            else:
+                score = None
         else:  # monteverdi/madrigal.3.1.rntxt analyses monteverdi/madrigal.3.1.mxl
             score = rn.with_suffix(".mxl")
         if score is not None and score.exists():
@@ -190,8 +206,16 @@ def _safe(name: str) -> str:
 # One piece: score -> MIDI bytes (runs in a worker)
 
 
+class UnknownCollectionError(ValueError):
+    """A collection name that is not a folder of the bundled corpus."""
+
+
 class TooLargeError(Exception):
     """The MIDI would exceed ``max_bytes``."""
+
+
+class EmptyScoreError(Exception):
+    """The score has no notes."""
 
 
 class RepeatExpansionError(Exception):
@@ -204,24 +228,37 @@ class Bar:
 
     offset: Fraction
     length: Fraction
-    meter: tuple[int, int]  # the time signature in force, e.g. (4, 4)
+    meter: tuple[int, int] | None  # the time signature in force, e.g. (4, 4); None in an unmetered tune
 
     @property
     def full(self) -> bool:
-        return self.length == Fraction(4 * self.meter[0], self.meter[1])
+        return self.meter is not None and self.length == _bar_length(self.meter)
 
     @property
     def written(self) -> tuple[int, int]:
-        """The time signature that makes this bar exactly as long as it is (the pickup of 4/4 is 1/4)."""
-        if self.full:
-            return self.meter
-        den = self.meter[1]
+        """The time signature that makes this bar exactly as long as it is (the pickup of 4/4 is 1/4).
+
+        MIDI denominators are powers of two: a bar that no such signature fits (1/3 of a quarter, or music21's
+        occasional 1/6 from an ABC tuplet) keeps the meter in force, or 4/4, and the downbeats after it drift.
+        """
+        meter = self.meter if self.meter and _power_of_two(self.meter[1]) else None
+        if meter and self.full:
+            return meter
+        den = meter[1] if meter else 4
         while den <= _MAX_DENOMINATOR:
             num = self.length * den / 4
             if num.denominator == 1 and 1 <= num <= 255:
                 return int(num), den
             den *= 2
-        return self.meter  # not expressible (a bar of 1/3 quarter): keep the meter, downbeats drift
+        return meter or (4, 4)
+
+
+def _bar_length(meter: tuple[int, int]) -> Fraction:
+    return Fraction(4 * meter[0], meter[1])
+
+
+def _power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
 
 
 def load_score(piece: Piece):
@@ -245,27 +282,41 @@ def load_score(piece: Piece):
     return score
 
 
-def score_to_midi(score) -> tuple[bytes, dict]:
-    """MIDI bytes of the score in its written form, and the manifest fields that describe it."""
-    from music21 import defaults
+def score_to_midi(score, *, copy_score: bool = True) -> tuple[bytes, dict]:
+    """MIDI bytes of the score in its written form, and the manifest fields that describe it.
+
+    ``copy_score=False`` saves a deep copy (a third of the time) when the caller drops the score afterwards:
+    the score is then stripped of its repeats and time signatures in place.
+    """
+    from music21 import defaults, meter
     from music21.midi import translate
 
-    score = copy.deepcopy(score)  # measures may share one TimeSignature object; music21 fails on those
+    if copy_score:
+        score = copy.deepcopy(score)
     _strip_repeats(score)
-    bars = bar_lines(score)
     if not score.recurse().notes:
-        raise ValueError("the score has no notes")
-    tpq, exact = _ticks_per_quarter(score, bars)
-    info = describe(score, bars)
+        raise EmptyScoreError("the score has no notes")
+    bars = bar_lines(score)
+    flat = score.flatten()
+    info = describe(score, bars, flat)
+    tpq, exact = _ticks_per_quarter(score, bars, flat)
+    exact = exact and all(b.length == _bar_length(b.written) for b in bars)  # else downbeats drift after it
+    if bars:
+        # The file's time signatures come from ``bars`` (_with_meters); music21's own would need a deep copy
+        # first: Essen tunes share one TimeSignature object between measures and music21 refuses to write them.
+        for s in score.recurse(streamsOnly=True, includeSelf=True):
+            s.removeByClass(meter.TimeSignature)
     saved = defaults.ticksPerQuarter
     defaults.ticksPerQuarter = tpq  # music21 reads it at call time for every onset and duration
     try:
         midi_file = translate.streamToMidiFile(score, addEndDelay=False)
-        data = midi_file.writestr()
     finally:
         defaults.ticksPerQuarter = saved
     if bars:
-        data = _rewrite_meters(data, bars, tpq)
+        data, overhang = _with_meters(midi_file, bars, tpq)
+        exact = exact and not overhang
+    else:
+        data = midi_file.writestr()
     return data, {**info, "ticks_per_quarter": tpq, "exact_timing": exact}
 
 
@@ -283,16 +334,25 @@ def _strip_repeats(score) -> None:
 
 
 def bar_lines(score) -> list[Bar]:
-    """The written bars, from the measures of the first part (the parts of a score share their bar lines)."""
+    """The written bars, from the part whose measures most often fill their meter.
+
+    The parts of a score share their bar lines, except where one is mis-encoded (an ornament written as real
+    notes overfills a bar of the first violin in Haydn's op. 1 no. 1): the part with the most full bars wins.
+    """
+    parts = list(score.parts) or [score]
+    candidates = [_part_bars(part, score) for part in parts]
+    return max(candidates, key=lambda bars: sum(b.full for b in bars))  # max keeps the first of equals
+
+
+def _part_bars(part, score) -> list[Bar]:
     from music21 import meter, stream
 
-    part = score.parts[0] if score.parts else score
     measures = list(part.getElementsByClass(stream.Measure))
     if not measures:
         return []
     first = measures[0].timeSignature or score.recurse().getElementsByClass(meter.TimeSignature).first()
-    current = (first.numerator, first.denominator) if first is not None else (4, 4)
-    end = Fraction(score.highestTime)
+    current = (first.numerator, first.denominator) if first is not None else None  # Essen's "M: none"
+    end = Fraction(part.highestTime)
     bars = []
     for i, m in enumerate(measures):
         if m.timeSignature is not None:
@@ -307,25 +367,34 @@ def bar_lines(score) -> list[Bar]:
     return bars
 
 
-def describe(score, bars: Sequence[Bar]) -> dict:
+def describe(score, bars: Sequence[Bar], flat=None) -> dict:
     """Manifest fields read from the score: metadata, first full-bar meter, key, tempo, pickup."""
     from music21 import key, tempo
 
+    flat = flat if flat is not None else score.flatten()
     md = score.metadata
     title = (md.title or md.movementName or "") if md is not None else ""
     if re.search(r"\.(mxl|xml|musicxml|krn|abc)$", title):
         title = ""  # music21 falls back to the file name
-    full = next((b for b in bars if b.full), bars[0] if bars else None)
-    pickup = bars[0].length if len(bars) > 1 and not bars[0].full and bars[0].length < bars[1].length else 0
+    full = next((b for b in bars if b.full), None)
+    if full is not None:
+        meter_name = f"{full.meter[0]}/{full.meter[1]}"
+    else:  # no full bar anywhere: the written meter if there is one, "" for an unmetered tune
+        ts = score.recurse().getElementsByClass("TimeSignature").first()
+        meter_name = f"{ts.numerator}/{ts.denominator}" if ts is not None else ""
+    first = bars[0] if bars else None
+    pickup = 0
+    if len(bars) > 1 and first.meter is not None and first.length < _bar_length(first.meter):
+        pickup = first.length
     written_key = score.recurse().getElementsByClass(key.Key).first()
     if written_key is None:  # only a key signature (or nothing): Krumhansl-Schmuckler, ~50 ms for a chorale
         written_key = score.analyze("key")
-    mark = score.recurse().getElementsByClass(tempo.MetronomeMark).first()
-    qpm = mark.getQuarterBPM() if mark is not None and mark.number is not None else None
+    mark = flat.getElementsByClass(tempo.MetronomeMark).first()  # earliest; "playback only" marks count too
+    qpm = mark.getQuarterBPM() if mark is not None else None
     return {
         "composer": (md.composer or "") if md is not None else "",
         "title": title,
-        "time_signature": f"{full.meter[0]}/{full.meter[1]}" if full else "",
+        "time_signature": meter_name,
         "key": f"{written_key.tonic.name} {written_key.mode}",
         "n_parts": len(score.parts) or 1,
         "n_bars": len(bars),
@@ -334,64 +403,74 @@ def describe(score, bars: Sequence[Bar]) -> dict:
     }
 
 
-def _ticks_per_quarter(score, bars: Sequence[Bar]) -> tuple[int, bool]:
-    """The coarsest resolution (a multiple of 480) on which every onset, duration and bar line is a whole tick."""
+def _ticks_per_quarter(score, bars: Sequence[Bar], flat=None) -> tuple[int, bool]:
+    """The resolution of the file, and whether every onset, duration and bar line is a whole tick in it.
+
+    480 unless a tuplet needs finer (septuplets: 3360; music21's 10080 when nothing else is exact, e.g. a
+    MusicXML that encodes triplets in 256ths), coarsened if needed so the file stays under pretty_midi's
+    default MAX_TICK and readers need no workaround.
+    """
     denominators = {b.offset.denominator for b in bars} | {b.length.denominator for b in bars}
-    for el in score.flatten().notesAndRests:
+    for el in (flat if flat is not None else score.flatten()).notesAndRests:
         denominators.add(Fraction(el.offset).denominator)
         denominators.add(Fraction(el.quarterLength).denominator)
-    tpq = BASE_TICKS_PER_QUARTER
+    needed: int | None = BASE_TICKS_PER_QUARTER
     for d in denominators:
-        tpq = math.lcm(tpq, d)
-        if MAX_TICKS_PER_QUARTER % tpq:
-            return MAX_TICKS_PER_QUARTER, False  # an 11-tuplet or the like: music21 rounds to its own grid
-    return tpq, True
+        needed = math.lcm(needed, d)
+        if MAX_TICKS_PER_QUARTER % needed:
+            needed = None
+            break
+    length = max([Fraction(score.highestTime)] + [b.offset + b.length for b in bars])
+    tpq = needed or MAX_TICKS_PER_QUARTER
+    while length * tpq >= PRETTY_MIDI_MAX_TICK and tpq > BASE_TICKS_PER_QUARTER:
+        tpq = max(t for t in _RESOLUTIONS if t < tpq)
+    return tpq, needed is not None and tpq % needed == 0
 
 
-def _rewrite_meters(data: bytes, bars: Sequence[Bar], tpq: int) -> bytes:
-    """Replace music21's time signatures by one per change of written bar length, so bar lines are true.
+def _with_meters(midi_file, bars: Sequence[Bar], tpq: int) -> tuple[bytes, bool]:
+    """The file's bytes with one time signature per change of written bar length, so bar lines are true, and
+    whether notes overhang the last bar line.
 
-    Also refuses a file whose notes run past the last bar: that would mean repeats were expanded after all.
+    Only the conductor track (music21 always writes it first) is rebuilt; note tracks are written as music21
+    made them. Refuses a file whose notes run more than a bar past the last bar line: repeats would have been
+    expanded after all (a note may overhang a little: music21 merges some ties across voices).
     """
     import mido
+    from music21.midi import DeltaTime
 
-    midi = mido.MidiFile(file=io.BytesIO(data))
-    end_tick = (bars[-1].offset + bars[-1].length) * tpq
-    tracks = []
-    for i, track in enumerate(midi.tracks):
-        events, now = [], 0
-        for msg in track:
-            now += msg.time
-            if msg.type == "time_signature":
-                continue
-            if msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0):
-                if now > end_tick:
-                    raise RepeatExpansionError(f"a note ends at tick {now}, after the last bar line at {end_tick}")
-            events.append((now, msg))
-        if i == 0:
-            previous = None
-            for b in bars:
-                if b.written != previous:
-                    num, den = b.written
-                    ts = mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0)
-                    events.append((int(b.offset * tpq), ts))
-                    previous = b.written
-            # a time signature goes before anything else at its tick (stable sort keeps the rest in order)
-            events.sort(key=lambda e: (e[0], 0 if e[1].type == "time_signature" else 1 if e[1].is_meta else 2))
-            events = [e for e in events if e[1].type != "end_of_track"] + [
-                (max(t for t, _ in events), mido.MetaMessage("end_of_track", time=0))
-            ]
-        tracks.append(events)
-    out = mido.MidiFile(type=midi.type, ticks_per_beat=midi.ticks_per_beat)
-    for events in tracks:
-        track, last = mido.MidiTrack(), 0
-        for tick, msg in events:
-            track.append(msg.copy(time=tick - last))
-            last = tick
-        out.tracks.append(track)
+    end_tick = round((bars[-1].offset + bars[-1].length) * tpq)  # round, as music21 does for every event
+    limit = end_tick + max(b.length for b in bars) * tpq
+    notes_end = max(sum(e.time for e in track.events if isinstance(e, DeltaTime)) for track in midi_file.tracks)
+    if notes_end > limit:
+        raise RepeatExpansionError(f"notes run to tick {notes_end}, a bar past the last bar line (tick {end_tick})")
+    header = midi_file.writeMThdStr()
+    conductor = mido.MidiFile(file=io.BytesIO(header[:10] + b"\x00\x01" + header[12:]
+                                              + midi_file.tracks[0].getBytes())).tracks[0]
+    events, now = [], 0
+    for msg in conductor:
+        now += msg.time
+        if msg.type not in ("time_signature", "end_of_track"):
+            events.append((now, 1, msg))
+    previous = None
+    for b in bars:
+        if b.written != previous:
+            num, den = b.written
+            signature = mido.MetaMessage("time_signature", numerator=num, denominator=den)
+            events.append((round(b.offset * tpq), 0, signature))
+            previous = b.written
+    events.sort(key=lambda e: e[:2])  # a time signature first at its tick; the rest keep their order
+    track, last = mido.MidiTrack(), 0
+    for tick, _, msg in events:
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    # A text event at the last bar line: pretty_midi ends the file at its last event, so without it a final
+    # bar of rests would vanish (and with it the downbeats of a time signature written there).
+    track.append(mido.MetaMessage("text", text="end", time=max(0, end_tick - last)))
+    track.append(mido.MetaMessage("end_of_track", time=0))
     buffer = io.BytesIO()
-    out.save(file=buffer)
-    return buffer.getvalue()
+    mido.MidiFile(type=1, ticks_per_beat=tpq, tracks=[track]).save(file=buffer)
+    conductor_bytes = buffer.getvalue()[14:]  # drop mido's header, keep the MTrk chunk
+    return header + conductor_bytes + b"".join(t.getBytes() for t in midi_file.tracks[1:]), notes_end > end_tick
 
 
 def convert_piece(piece: Piece, out_dir: Path, max_bytes: int) -> dict:
@@ -400,7 +479,7 @@ def convert_piece(piece: Piece, out_dir: Path, max_bytes: int) -> dict:
     row: dict = {"path": piece.path, "collection": piece.collection, "source": piece.source,
                  "analysis": piece.analysis}
     try:
-        data, info = score_to_midi(load_score(piece))
+        data, info = score_to_midi(load_score(piece), copy_score=False)
         if len(data) > max_bytes:
             raise TooLargeError(f"the MIDI would be {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit")
         target = Path(out_dir) / piece.path
@@ -446,6 +525,12 @@ def convert_pieces(
     config = config or ConvertConfig()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / ".lock").open("a") as lock:  # "a": taking the lock leaves the folder's mtimes alone
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second run on the same folder waits, then finds the work done
+        return _convert_locked(list(pieces), out_dir, config, progress)
+
+
+def _convert_locked(pieces: list[Piece], out_dir: Path, config: ConvertConfig, progress) -> Summary:
     manifest = out_dir / MANIFEST_NAME
     started = time.perf_counter()
     _remove_leftovers(out_dir)
@@ -457,7 +542,7 @@ def convert_pieces(
         if old and old["status"] == STATUS_OK and (out_dir / old["path"]).exists():
             summary.skipped += 1
         elif old and old["status"] == STATUS_FAILED and not config.retry_failed:
-            summary.skipped += 1
+            summary.skipped_failed += 1
         else:
             todo.append(piece)
     if not todo:
@@ -466,20 +551,22 @@ def convert_pieces(
         summary.seconds = time.perf_counter() - started
         return summary
 
-    unsaved = 0
-    for row in _run_pool(todo, out_dir, config):
-        rows[row["source"]] = row
-        if row["status"] == STATUS_OK:
-            summary.converted += 1
-        else:
-            summary.failed[row["reason"].split(":")[0]] += 1
-        if progress is not None:
-            progress(row)
-        unsaved += 1
-        if unsaved >= config.flush_every:
-            write_manifest(manifest, rows.values())
-            unsaved = 0
-    write_manifest(manifest, rows.values())
+    unsaved, saved_at = 0, time.monotonic()
+    try:
+        for row in _run_pool(todo, out_dir, config):
+            rows[row["source"]] = row
+            if row["status"] == STATUS_OK:
+                summary.converted += 1
+            else:
+                summary.failed[row["reason"].split(":")[0]] += 1
+            if progress is not None:
+                progress(row)
+            unsaved += 1
+            if unsaved >= config.flush_every or time.monotonic() - saved_at >= config.flush_s:
+                write_manifest(manifest, rows.values())
+                unsaved, saved_at = 0, time.monotonic()
+    finally:  # also on Ctrl-C: keep what was converted (a SIGKILL loses at most the last batch)
+        write_manifest(manifest, rows.values())
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -491,103 +578,125 @@ def _remove_leftovers(out_dir: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _worker(conn, out_dir: str, max_bytes: int) -> None:
-    """Worker loop: import music21 once, say ready, then convert pieces until told to stop (None)."""
+def _worker_main() -> None:
+    """Worker loop (``python -c`` entry): import music21 once, say ready, convert pieces until sent None.
+
+    argv: task fd, result fd, output folder, max bytes. Warnings go nowhere: failures travel in the rows.
+    """
     import warnings
 
     warnings.simplefilter("ignore")
     import music21  # noqa: F401 - the import is the slow part of a worker's start
 
-    conn.send("ready")
-    while True:
-        piece = conn.recv()
-        if piece is None:
-            return
-        conn.send(convert_piece(piece, Path(out_dir), max_bytes))
+    tasks = Connection(int(sys.argv[1]), writable=False)
+    results = Connection(int(sys.argv[2]), readable=False)
+    out_dir, max_bytes = Path(sys.argv[3]), int(sys.argv[4])
+    results.send("ready")
+    while (piece := tasks.recv()) is not None:
+        results.send(convert_piece(piece, out_dir, max_bytes))
 
 
 @dataclass
-class _Slot:
-    process: mp.process.BaseProcess
-    conn: object
+class _Worker:
+    """A worker process, the two ends of its pipes, and the piece it is converting (None: idle)."""
+
+    process: subprocess.Popen
+    tasks: Connection
+    results: Connection
     ready: bool = False
     piece: Piece | None = None
     deadline: float = math.inf
 
+    @classmethod
+    def start(cls, out_dir: Path, max_bytes: int) -> _Worker:
+        """A plain subprocess, not multiprocessing: works from unguarded scripts, threaded and daemonic callers."""
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])  # so `bat` imports without being installed
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        code = "from bat.corpus.music21_corpus import _worker_main; _worker_main()"
+        args = [sys.executable, "-c", code, str(task_r), str(result_w), str(out_dir), str(max_bytes)]
+        try:
+            process = subprocess.Popen(args, pass_fds=(task_r, result_w), env=env, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL)
+        finally:
+            os.close(task_r)
+            os.close(result_w)
+        return cls(process, Connection(task_w, readable=False), Connection(result_r, writable=False))
 
-def _run_pool(pieces: Sequence[Piece], out_dir: Path, config: ConvertConfig):
-    """Yield one manifest row per piece, converting on ``workers`` processes.
+    def send(self, piece: Piece, timeout_s: float) -> None:
+        self.piece, self.deadline = piece, time.monotonic() + timeout_s
+        self.tasks.send(piece)
 
-    A pool of long-lived workers, one piece in flight per worker, so a piece's clock starts when its worker
-    receives it. A worker past its deadline is killed (SIGKILL: music21 may be deep in C code) and replaced;
-    the other workers keep going. A worker that dies on its own (out of memory) is replaced the same way.
+    def stop(self, kill: bool = False) -> None:
+        """Ask the worker to finish (or SIGKILL it: a timed-out piece may be deep in a loop) and reap it."""
+        if not kill:
+            try:
+                self.tasks.send(None)
+            except OSError:
+                kill = True
+        if kill:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.tasks.close()
+        self.results.close()
+
+
+def _failed_row(piece: Piece, reason: str, seconds: float) -> dict:
+    return {"path": piece.path, "collection": piece.collection, "source": piece.source, "analysis": piece.analysis,
+            "status": STATUS_FAILED, "reason": reason, "seconds": round(seconds, 3)}
+
+
+def _run_pool(pieces: Sequence[Piece], out_dir: Path, config: ConvertConfig) -> Iterator[dict]:
+    """Yield one manifest row per piece, converting on ``workers`` long-lived processes.
+
+    One piece in flight per worker, so a piece's clock starts when its worker receives it. A worker past its
+    deadline is killed and replaced while the others keep going; so is one that dies on its own (out of memory).
     """
-    ctx = mp.get_context("spawn")  # no fork: the caller may hold threads (Prefect, Dask)
     n = max(1, min(config.workers or os.cpu_count() or 1, len(pieces)))
     queue = deque(pieces)
-
-    def start() -> _Slot:
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=_worker, args=(child, str(out_dir), config.max_bytes), daemon=True)
-        process.start()
-        child.close()
-        return _Slot(process, parent)
-
-    def stop(slot: _Slot, kill: bool) -> None:
-        if kill:
-            slot.process.kill()
-        else:
-            try:
-                slot.conn.send(None)
-            except OSError:
-                pass
-        slot.process.join(timeout=5)
-        if slot.process.is_alive():
-            slot.process.kill()
-            slot.process.join()
-        slot.conn.close()
-
-    def failed(piece: Piece, reason: str, seconds: float) -> dict:
-        return {"path": piece.path, "collection": piece.collection, "source": piece.source,
-                "analysis": piece.analysis, "status": STATUS_FAILED, "reason": reason, "seconds": round(seconds, 3)}
-
-    slots = [start() for _ in range(n)]
+    workers = [_Worker.start(out_dir, config.max_bytes) for _ in range(n)]
     deaths = 0  # workers that died before taking a piece: a broken environment, not a bad piece
     try:
-        while queue or any(s.piece is not None for s in slots):
-            for slot in slots:
-                if slot.ready and slot.piece is None and queue:
-                    slot.piece = queue.popleft()
-                    slot.conn.send(slot.piece)
-                    slot.deadline = time.monotonic() + config.timeout_s
-            now = time.monotonic()
-            wait_s = min((s.deadline for s in slots), default=math.inf) - now
-            ready = wait([s.conn for s in slots], timeout=max(0.0, min(wait_s, 5.0)))
-            for i, slot in enumerate(slots):
-                if slot.conn in ready:
+        while queue or any(w.piece is not None for w in workers):
+            for w in workers:
+                if w.ready and w.piece is None and queue:
+                    w.send(queue.popleft(), config.timeout_s)
+            wait_s = min(w.deadline for w in workers) - time.monotonic()
+            readable = wait([w.results for w in workers], timeout=max(0.0, min(wait_s, 5.0)))
+            for i, w in enumerate(workers):
+                if w.results in readable:
                     try:
-                        message = slot.conn.recv()
+                        message = w.results.recv()
                     except (EOFError, OSError):  # the worker died: out of memory, a crash in C code
-                        code = slot.process.exitcode
-                        stop(slot, kill=True)
-                        if slot.piece is None:
+                        w.stop(kill=True)
+                        workers[i] = _Worker.start(out_dir, config.max_bytes) if queue or w.piece is None else None
+                        if w.piece is not None:
+                            yield _failed_row(w.piece, f"WorkerDied: exit code {w.process.returncode}", 0.0)
+                        else:
                             deaths += 1
                             if deaths > 3:
-                                raise RuntimeError(f"corpus worker processes die on start (exit code {code})")
-                        slots[i] = start()
-                        if slot.piece is not None:
-                            yield failed(slot.piece, f"WorkerDied: exit code {code}", 0.0)
+                                raise RuntimeError(
+                                    f"corpus workers die on start (exit code {w.process.returncode}); "
+                                    f"try: {sys.executable} -c 'import bat.corpus.music21_corpus, music21'"
+                                ) from None
                         continue
                     if message == "ready":
-                        slot.ready = True
+                        w.ready = True
                     else:
-                        slot.piece, slot.deadline = None, math.inf
+                        w.piece, w.deadline = None, math.inf
                         yield message
-                elif slot.piece is not None and time.monotonic() >= slot.deadline:
-                    piece = slot.piece
-                    stop(slot, kill=True)
-                    slots[i] = start()
-                    yield failed(piece, "timeout", config.timeout_s)
+                elif w.piece is not None and time.monotonic() >= w.deadline:
+                    w.stop(kill=True)
+                    workers[i] = _Worker.start(out_dir, config.max_bytes) if queue else None
+                    yield _failed_row(w.piece, "timeout", config.timeout_s)
+            workers = [w for w in workers if w is not None]  # not replaced: nothing left to give them
     finally:
-        for slot in slots:
-            stop(slot, kill=slot.piece is not None)
+        for w in workers:
+            if w is not None:
+                w.stop(kill=w.piece is not None or not w.ready)  # busy or still importing: no need to wait

@@ -40,6 +40,16 @@ def render() -> str:
         "|---|---|---|",
     ]
     lines += [f"| {k} | `{name}` | {DESCRIPTOR_DESCRIPTIONS[name]} |" for k, name in enumerate(DESCRIPTOR_NAMES)]
+    from bat.model.pairwise import PAIR_FEATURE_NAMES, pair_feature_table
+
+    lines += [
+        "",
+        f"## Pairwise beat features ({len(PAIR_FEATURE_NAMES)})",
+        "",
+        "Computed on the model's device for every pair of beats (i, j) of a window, from the descriptors.",
+        "",
+        *pair_feature_table(),
+    ]
     return "\n".join(lines) + "\n"
 
 

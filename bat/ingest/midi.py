@@ -79,6 +79,7 @@ def load_midi(path: str | os.PathLike, data: bytes | None = None, limits: MidiLi
     if not columns["time"]:
         raise EmptyError(source, "the file has no notes")
     merged = {name: np.concatenate(parts) for name, parts in columns.items()}
+    merged["end"] = _close_like_pretty_midi(merged["time"], merged["end"], merged["track"], merged["pitch"])
     seconds = tempo_map.seconds(np.concatenate([merged["time"], merged["end"]]))
     n_total = merged["time"].size
     all_notes = NoteArray(
@@ -110,6 +111,21 @@ def load_midi(path: str | os.PathLike, data: bytes | None = None, limits: MidiLi
         resolution=resolution,
         defaults=defaults,
     )
+
+
+def _close_like_pretty_midi(start: np.ndarray, end: np.ndarray, track: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """End overlapping notes of one pitch at the first note-off after their start, as pretty_midi does.
+
+    symusic pairs note-ons and note-offs one to one; pretty_midi lets one note-off close every open note of
+    that pitch. They differ only on overlapping same-pitch notes, but that moves a file's end time and hence
+    its number of beats, so bat follows the reference.
+    """
+    key = (track.astype(np.int64) * 128 + pitch.astype(np.int64)) << 40
+    offs = np.sort(key + end)
+    at = np.searchsorted(offs, key + start, side="right")
+    candidate = offs[np.minimum(at, offs.size - 1)] - key
+    same_key = (at < offs.size) & (candidate >= 0) & (candidate < (1 << 40))
+    return np.where(same_key & (candidate < end) & (end > start), candidate, end)
 
 
 def read_file(source: str, limits: MidiLimits) -> bytes:

@@ -4,6 +4,9 @@ A per-file alarm stops slow Python work; a file that hangs inside C code or cras
 corrupt bytes) is caught by the parent, which kills the child, records the file, and starts a new child for
 the remaining files. The child is a fresh interpreter (fork+exec), so this is safe inside threaded Dask
 workers and does not depend on how the parent's __main__ was started.
+
+An item is a path (or fsspec URL) the child reads itself, or ``(source, bytes)`` for a file already in
+memory (an archive member streamed by the driver).
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from bat.errors import BatError
-from bat.featurize import FeaturizedSong, content_hash, featurize_bytes
+from bat.featurize import FeaturizedSong, content_hash, featurize_bytes, file_limits
 from bat.ingest.midi import DEFAULT_LIMITS, MidiLimits, read_file
+
+Item = str | tuple[str, bytes]  # a path or URL, or (source name, bytes already read)
 
 KILL_GRACE = 5.0  # seconds past the per-file limit before the parent kills a child stuck in C code
 STARTUP_GRACE = 60.0  # seconds for a child's interpreter to start and import numpy/symusic on a busy machine
@@ -61,11 +66,31 @@ def _on_alarm(signum, frame):
     raise _FileTimeout()
 
 
-def _featurize_one(index: int, source: str, meter, limits, known: KnownHashes, timeout: float) -> Outcome:
-    digest = ""
+def source_of(item: Item) -> str:
+    return item[0] if isinstance(item, tuple) else item
+
+
+def _known_hash(item: Item) -> str:
+    """The content hash of an item already in memory (so a file that kills its reader is still identified)."""
+    return content_hash(item[1]) if isinstance(item, tuple) else ""
+
+
+def _read(item: Item, limits: MidiLimits) -> bytes:
+    if isinstance(item, tuple):
+        return item[1]
+    limits = file_limits(item, limits)  # audio files get a byte limit of their own
+    if "://" in item and not item.startswith("file://"):
+        from bat.ingest.archive import read_url
+
+        return read_url(item, limits.max_bytes)
+    return read_file(item[len("file://") :] if item.startswith("file://") else item, limits)
+
+
+def _featurize_one(index: int, item: Item, meter, limits, known: KnownHashes, timeout: float) -> Outcome:
+    digest, source = "", source_of(item)
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        data = read_file(source, limits)
+        data = _read(item, limits)
         digest = content_hash(data)
         if digest in known:
             return Outcome(index, source, "skipped", content_hash=digest)
@@ -88,8 +113,8 @@ def child_main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames may reach the parent's pipe
     sources, first, meter, limits, known, timeout = pickle.loads(stdin.read())
-    for k, source in enumerate(sources):
-        _send(stdout, _featurize_one(first + k, source, meter, limits, known, timeout))
+    for k, item in enumerate(sources):
+        _send(stdout, _featurize_one(first + k, item, meter, limits, known, timeout))
     _send(stdout, None)
 
 
@@ -130,7 +155,7 @@ class _Reader:
 
 
 def featurize_isolated(
-    sources: list[str],
+    sources: list[Item],
     meter: str | None = None,
     timeout: float = 60.0,
     known: KnownHashes | None = None,
@@ -153,12 +178,16 @@ def featurize_isolated(
                     # the first message also waits for the child's interpreter and imports to start
                     outcome = reader.receive(timeout + KILL_GRACE + (STARTUP_GRACE if first_message else 0.0))
                 except TimeoutError:
-                    yield Outcome(next_index, sources[next_index], "timeout", message=f"featurizing took over {timeout:g} s (killed)")
+                    yield Outcome(next_index, source_of(sources[next_index]), "timeout",
+                                  content_hash=_known_hash(sources[next_index]),
+                                  message=f"featurizing took over {timeout:g} s (killed)")
                     next_index += 1
                     break
                 except EOFError:
                     code = child.wait()
-                    yield Outcome(next_index, sources[next_index], "parse", message=f"the reader crashed on this file (exit code {code})")
+                    yield Outcome(next_index, source_of(sources[next_index]), "parse",
+                                  content_hash=_known_hash(sources[next_index]),
+                                  message=f"the reader crashed on this file (exit code {code})")
                     next_index += 1
                     break
                 first_message = False

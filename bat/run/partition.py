@@ -2,6 +2,7 @@
 
 Runners (the local CLI runner, Dask tasks of the featurize-corpus flow) call ``featurize_partition`` on a
 worker and hand its small result to the single committer; nothing per-beat travels back to the driver.
+A partition's items are paths (read on the worker) or ``(source, bytes)`` archive members.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bat.run.isolation import KnownHashes, featurize_isolated
+from bat.run.isolation import Item, KnownHashes, featurize_isolated
 from bat.store.writer import write_part
 
 
@@ -35,7 +36,7 @@ class PartitionResult:
 
 def featurize_partition(
     partition: int,
-    sources: list[str],
+    sources: list[Item],
     store_path: str,
     meter: str | None = None,
     timeout: float = 60.0,

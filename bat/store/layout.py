@@ -24,7 +24,7 @@ from __future__ import annotations
 from bat.features.descriptors import DESCRIPTOR_NAMES
 from bat.features.registry import FEATURE_NAMES, features_digest
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: beat_confidence and grid_evidence song columns
 SCHEMA_VERSION = f"{LAYOUT_VERSION}-{features_digest()}"
 
 ATTRS_KEY = "bat"
@@ -47,6 +47,8 @@ SONG_COLUMNS: dict[str, str] = {
     "meter": "str",
     "meters": "str",
     "beat_source": "str",
+    "beat_confidence": "float64",
+    "grid_evidence": "str",
     "n_notes": "int64",
     "duration": "float64",
     "defaults": "str",

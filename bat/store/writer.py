@@ -69,6 +69,8 @@ def write_part(store_path: str, songs: list[FeaturizedSong]) -> list[dict]:
             "meter": s.meter,
             "meters": ",".join(s.meters),
             "beat_source": s.beat_source,
+            "beat_confidence": float(s.beat_confidence),
+            "grid_evidence": s.grid_evidence,
             "n_notes": s.n_notes,
             "duration": s.duration,
             "defaults": ",".join(s.defaults),

@@ -1,0 +1,38 @@
+"""Shared fixtures.
+
+``demo_corpus``: real MIDI files converted from music21's bundled scores (the "test" subset of
+``bat.corpus.demo``, ~35 pieces, ~20 s on 2 cores), built once per session. Set ``BAT_TEST_CACHE`` to a folder to
+keep them between sessions: the rebuild is then a no-op.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+if importlib.util.find_spec("bat") is None:  # running from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory) -> Path:
+    """Path of the manifest.csv of the "test" subset; its ``ok`` rows are real MIDI files.
+
+    Read it with ``bat.corpus.manifest.read_manifest`` / ``manifest_midi_paths``. Treat the files as read-only:
+    tests that damage a corpus work on a copy.
+    """
+    from bat.corpus.demo import build_demo_corpus
+    from bat.corpus.manifest import read_manifest
+
+    cache = os.environ.get("BAT_TEST_CACHE")
+    folder = Path(cache) / "music21-test-corpus" if cache else tmp_path_factory.mktemp("music21-test-corpus")
+    manifest = build_demo_corpus(folder, size="test")
+    table = read_manifest(manifest)
+    if (table["status"] != "ok").mean() > 0.1:  # a broken environment, not a few odd pieces
+        failed = table.loc[table["status"] != "ok", ["source", "reason"]].head().to_string()
+        pytest.fail(f"the demo corpus in {folder} mostly failed to convert:\n{failed}")
+    return manifest
