@@ -120,21 +120,27 @@ def downbeat_mask(times: np.ndarray, signatures: list[TimeSignature]) -> np.ndar
     if not signatures or signatures[0].time > 0.0:
         signatures = [TimeSignature(0.0, 4, 4), *signatures]
 
-    def first_index(value: float, default: int) -> int:
-        hits = np.flatnonzero(np.isclose(times, value))
-        return int(hits[0]) if hits.size else default
+    # first beat at each signature's time (np.isclose semantics), found for all signatures in one pass
+    sig_times = np.array([ts.time for ts in signatures])
+    at = np.clip(np.searchsorted(times, sig_times), 0, max(len(times) - 1, 0))
+    candidates = np.stack([np.maximum(at - 1, 0), at]) if len(times) else np.zeros((2, len(sig_times)), np.int64)
+    close = (np.abs(times[candidates] - sig_times) <= 1e-8 + 1e-5 * np.abs(sig_times)) if len(times) else candidates > 0
+    found = {k: int(candidates[0, k] if close[0, k] else candidates[1, k]) for k in range(len(sig_times)) if close[:, k].any()}
+
+    def first_index(k: int, default: int) -> int:
+        return found.get(k, default)
 
     def step(ts: TimeSignature) -> int:
         return ts.numerator // 3 if ts.numerator % 3 == 0 and ts.numerator != 3 else ts.numerator
 
     mask = np.zeros(len(times), bool)
     end_idx = 0
-    for current, following in zip(signatures[:-1], signatures[1:]):
-        start_idx = first_index(current.time, 0)
-        end_idx = first_index(following.time, start_idx)
+    for k, (current, following) in enumerate(zip(signatures[:-1], signatures[1:])):
+        start_idx = first_index(k, 0)
+        end_idx = first_index(k + 1, start_idx)
         mask[start_idx:end_idx:step(current)] = True
     final = signatures[-1]
-    mask[first_index(final.time, end_idx) :: step(final)] = True
+    mask[first_index(len(signatures) - 1, end_idx) :: step(final)] = True
     return mask
 
 
