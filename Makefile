@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml requirements/constraints-cpu.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip wheel setuptools
 	$(BIN)/python -m pip install --quiet torch==2.13.0
+	# DeepSpeed without its CUDA ops: on the CPU it JIT-builds the one small op it needs on first use
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install --quiet -c requirements/constraints-cpu.txt deepspeed
 	$(BIN)/python -m pip install --quiet -c requirements/constraints-cpu.txt -e '.[dev]'
 	# basic-pitch without its TensorFlow requirement: bat runs its bundled ONNX model (bat/ingest/audio.py)
 	$(BIN)/python -m pip install --quiet --no-deps -c requirements/constraints-cpu.txt basic-pitch==0.4.0

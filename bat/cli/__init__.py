@@ -9,6 +9,7 @@ import typer
 
 from bat import __version__
 from bat.cli import corpus, demo, features, featurize, pretrain, serve, store
+from bat.cli import models
 
 app = typer.Typer(help="bat: Beat-As-Token music understanding.", no_args_is_help=True, add_completion=False)
 
@@ -34,6 +35,7 @@ app.command("server")(serve.server)
 app.add_typer(store.app, name="store")
 app.add_typer(corpus.app, name="corpus")
 app.add_typer(features.app, name="features")
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
     bat pretrain --store data/store.zarr --config tiny --steps 2000 --out runs/tiny
     bat pretrain --store synthetic:64 --steps 200 --max-len 128 --out runs/smoke   # made-up songs, no data
+    bat pretrain --store synthetic:64 --steps 200 --deepspeed --zero-stage 1 --register   # DeepSpeed, MLflow
 
 Writes ``model.pt`` (and ``plain.pt``, the plain encoder trained the same way as a baseline) and
 ``report.json`` into ``--out``, and prints the held-out scores next to the baselines.
@@ -32,6 +33,12 @@ def pretrain(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
     out: Path = typer.Option(Path("runs/pretrain"), "--out", help="Folder for the checkpoints and report.json."),
     seed: int = typer.Option(0, "--seed", help="Seed for init, crops and masks."),
+    deepspeed: bool = typer.Option(False, "--deepspeed/--no-deepspeed", help="Train through a DeepSpeed engine."),
+    zero_stage: int = typer.Option(0, "--zero-stage", help="DeepSpeed ZeRO stage (0-3), with --deepspeed."),
+    ds_config: Path = typer.Option(None, "--ds-config", help="JSON merged over the generated DeepSpeed config."),
+    register: bool = typer.Option(
+        False, "--register/--no-register", help="Log the run to MLflow and register the model as bat-encoder."
+    ),
 ) -> None:
     """Pretrain the encoder by masked-beat prediction; report held-out AUROC/F1 against the baselines."""
     import json
@@ -71,7 +78,21 @@ def pretrain(
         rate = entry["steps_per_s"]
         console.print(f"[dim]{name}[/] step {entry['step']:>6}  loss {entry['loss']:.4f}  {rate:.2f} steps/s")
 
-    report = run_pretrain(cfg, out, compare_plain=compare_plain, on_log=log)
+    ds = None
+    if deepspeed:
+        from bat.train.deepspeed_engine import deepspeed_config, run_pretrain_deepspeed
+
+        ds = deepspeed_config(cfg, zero_stage=zero_stage, overrides=ds_config)
+        report = run_pretrain_deepspeed(cfg, out, ds, compare_plain=compare_plain, on_log=log)
+    else:
+        report = run_pretrain(cfg, out, compare_plain=compare_plain, on_log=log)
     for table in report_tables(report):
         console.print(table)
     console.print(f"report: {out / 'report.json'}  params: {json.dumps(report['params'])}")
+    if register:
+        from bat.registry.models import register_encoder
+        from bat.registry.tracking import log_training_run
+
+        run_id = log_training_run(report, cfg, out, ds_config=ds)
+        decided = register_encoder(out / "model.pt", run_id, val_loss=report["model"]["loss"])
+        console.print(f"MLflow run {run_id}: bat-encoder version {decided['version']} is the {decided['alias']}")
