@@ -112,7 +112,15 @@ def featurize_partitions(
     with dask_client(dask_address, workers) as client:
         logger.info("Dask: %s (dashboard %s)", client.scheduler.address, client.dashboard_link)
         progress = _Progress(found, logger, on_progress)
-        return fan_out(client, found.items(), writer, known, config, on_progress=progress, log=logger.warning)
+        summary = fan_out(client, found.items(), writer, known, config, on_progress=progress, log=logger.warning)
+    update_progress_artifact(progress.artifact, progress=100.0)
+    logger.info(
+        "done: %s files in %s partitions: %s featurized, %s skipped, failed %s; %s beats; %.1f files/s, %.0f beats/s",
+        f"{summary.files:,}", summary.partitions, f"{summary.featurized:,}", f"{summary.skipped:,}",
+        dict(summary.failed) or "none", f"{summary.beats:,}", summary.files_per_second,
+        summary.beats / summary.seconds if summary.seconds else 0.0,
+    )
+    return summary
 
 
 @task

@@ -31,7 +31,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-
 CORRUPTIONS = {"garbage": "parse", "truncated": "parse", "no_notes": "empty", "empty": "empty"}
 METERS = [((4, 4), 0.70), ((3, 4), 0.10), ((6, 8), 0.07), ((2, 4), 0.04), ((12, 8), 0.03), ((5, 4), 0.03),
           ((7, 8), 0.03)]

@@ -22,9 +22,9 @@ def featurize(
     partition_size: int = typer.Option(64, "--partition-size", help="Files per partition (one store part each)."),
     limit: int = typer.Option(None, "--limit", help="Featurize at most this many files."),
     timeout: float = typer.Option(60.0, "--timeout", help="Per-file time limit in seconds."),
-    dask_address: str = typer.Option(None, "--dask-address", help="Run on this Dask scheduler instead of a local cluster."),
+    dask_address: str = typer.Option(None, "--dask-address", help="Use this Dask scheduler, not a local cluster."),
     force: bool = typer.Option(False, "--force", help="Delete the store first and featurize everything again."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the flow's log lines, not just the progress bar."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the flow's log, not only the bar."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Featurize MIDI files into the Zarr store; songs already in it are skipped, failures are recorded."""

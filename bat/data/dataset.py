@@ -196,3 +196,13 @@ def collate(items: list[dict]) -> dict:
 def make_sampler(dataset: Dataset, rank: int = 0, world_size: int = 1, shuffle: bool = True, seed: int = 0):
     """A DistributedSampler over ``dataset`` for this rank (no process group needed; call set_epoch each epoch)."""
     return DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
+
+
+def worker_context(num_workers: int):
+    """Start DataLoader workers fresh (spawn), not forked.
+
+    Training runs inside Prefect flows and next to Dask clients, whose threads make a forked worker unsafe
+    (seen here: workers forked after a flow run exited at once with code 1). Datasets open the store lazily,
+    so a spawned worker only needs the path.
+    """
+    return "spawn" if num_workers > 0 else None

@@ -46,7 +46,7 @@ class _CountingReader:
 
 @dataclass
 class ArchiveReader:
-    """Stream an archive's MIDI members once, in archive order, as ``(source, bytes)``.
+    """Stream an archive's MIDI (and audio) members once, in archive order, as ``(source, bytes)``.
 
     ``fraction_read`` tells how far through the (compressed) archive the stream is, which is the only
     progress measure there is: counting the members first would mean decompressing everything twice.
@@ -68,7 +68,8 @@ class ArchiveReader:
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
         import fsspec
 
-        from bat.ingest.sources import is_midi
+        from bat.ingest.audio import AUDIO_MAX_BYTES, is_audio
+        from bat.ingest.sources import is_music
 
         try:
             handle = fsspec.open(self.url, "rb").open()
@@ -79,9 +80,10 @@ class ArchiveReader:
             self._counter = _CountingReader(handle)
             with tarfile.open(fileobj=self._counter, mode="r|*") as tar:  # "|": a stream, no seeking
                 for member in tar:
-                    if not member.isfile() or not is_midi(member.name):
+                    if not member.isfile() or not is_music(member.name):
                         continue
-                    data = tar.extractfile(member).read(self.max_bytes + 1)
+                    cap = max(self.max_bytes, AUDIO_MAX_BYTES) if is_audio(member.name) else self.max_bytes
+                    data = tar.extractfile(member).read(cap + 1)
                     yield member_source(self.url, member.name), data
         except tarfile.TarError as error:
             raise ReadError(self.url, f"not a readable tar archive: {error}") from error
@@ -100,17 +102,17 @@ def _size(handle) -> int | None:
 
 
 def expand_url(url: str) -> list[str]:
-    """The MIDI files a URL names: a file, a folder (searched recursively) or a glob, as full URLs."""
+    """The MIDI and audio files a URL names: a file, a folder (searched recursively) or a glob, as full URLs."""
     import fsspec
 
-    from bat.ingest.sources import is_midi
+    from bat.ingest.sources import is_music
 
     fs, _, paths = fsspec.get_fs_token_paths(url)
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     found: list[str] = []
     for path in paths:
         if fs.isdir(path):
-            found += sorted(p for p in fs.find(path) if is_midi(p))
+            found += sorted(p for p in fs.find(path) if is_music(p))
         elif fs.exists(path):
             found.append(path)
     if not found:

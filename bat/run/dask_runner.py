@@ -164,24 +164,23 @@ def fan_out(
     log: Callable[[str], None] = lambda message: None,
 ) -> FanOutSummary:
     """Featurize ``items`` on the client's cluster and commit every partition into ``writer``'s store."""
-    from distributed import as_completed
+    from distributed import wait
 
     started = time.perf_counter()
     summary = FanOutSummary()
     known_on_workers = client.scatter(known, broadcast=True, hash=False)
     read_ahead = _ReadAhead(items, config.partition_size, max(2, len(client.nthreads())), known)
-    pending: dict[str, tuple] = {}  # future key -> (future, partition, items, attempt)
-    completed = as_completed(raise_errors=False)
+    pending: dict = {}  # future -> (partition, items, attempt)
 
     def submit(partition: int, batch: list[Item], attempt: int) -> None:
         future = client.submit(
             featurize_partition, partition, batch, writer.path, config.meter, config.timeout, known_on_workers,
             key=f"featurize-partition-{partition}-{attempt}-{os.urandom(4).hex()}", pure=False,
         )
-        pending[future.key] = (future, partition, batch, attempt)
-        completed.add(future)
+        pending[future] = (partition, batch, attempt)
 
     def fill() -> None:
+        """Top up the partitions in flight from what the read-ahead has ready (waiting only when idle)."""
         summary.workers = sum(client.nthreads().values())  # an adaptive cluster may grow or shrink
         while len(pending) < max(1, summary.workers) * config.in_flight_per_worker:
             batch, skipped = read_ahead.next(block=not pending)
@@ -192,34 +191,44 @@ def fan_out(
             submit(summary.partitions, batch, 1)
             summary.partitions += 1
 
+    def finish(future) -> None:
+        """Commit a finished partition, or resubmit it after a transient error."""
+        partition, batch, attempt = pending.pop(future)
+        try:
+            result: PartitionResult = future.result()
+        except Exception as error:
+            if not is_transient(error) or attempt >= config.max_attempts:
+                raise PartitionFailed(
+                    f"partition {partition} ({len(batch)} files from {source_of(batch[0])}) failed after "
+                    f"{attempt} attempt(s): {type(error).__name__}: {error}. Committed partitions are kept; "
+                    "run again to resume."
+                ) from error
+            log(f"partition {partition}: {type(error).__name__}: {error}; resubmitting (attempt {attempt + 1})")
+            summary.resubmitted += 1
+            submit(partition, batch, attempt + 1)
+            return
+        finally:
+            future.release()
+        commit = writer.commit(result.songs, result.failures)
+        summary.add(result, commit)
+        summary.seconds = time.perf_counter() - started
+        if on_progress:
+            on_progress(result, summary)
+
     try:
-        fill()
-        for future in completed:
-            _, partition, batch, attempt = pending.pop(future.key)
-            try:
-                result: PartitionResult = future.result()
-            except Exception as error:
-                if not is_transient(error) or attempt >= config.max_attempts:
-                    raise PartitionFailed(
-                        f"partition {partition} ({len(batch)} files from {source_of(batch[0])}) failed after "
-                        f"{attempt} attempt(s): {type(error).__name__}: {error}. Committed partitions are kept; "
-                        "run again to resume."
-                    ) from error
-                log(f"partition {partition}: {type(error).__name__}: {error}; resubmitting (attempt {attempt + 1})")
-                summary.resubmitted += 1
-                submit(partition, batch, attempt + 1)
-                continue
-            finally:
-                future.release()
-            commit = writer.commit(result.songs, result.failures)
-            summary.add(result, commit)
-            summary.seconds = time.perf_counter() - started
-            if on_progress:
-                on_progress(result, summary)
+        while True:
             fill()
+            if not pending:  # the corpus is exhausted and every partition committed
+                break
+            try:  # wake up at least twice a second, so that partitions read meanwhile are submitted
+                done = wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                continue
+            for future in done:
+                finish(future)
     finally:
         read_ahead.close()
         if pending:
-            client.cancel([entry[0] for entry in pending.values()], force=True)
+            client.cancel(list(pending), force=True)
     summary.seconds = time.perf_counter() - started
     return summary

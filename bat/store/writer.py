@@ -7,6 +7,7 @@ step that must be serialized, and it is cheap (a few small rows per song and one
 from __future__ import annotations
 
 import fcntl
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,12 @@ class StoreWriter:
         orphans = [name for name in parts.group_keys() if name not in referenced]
         for name in orphans:
             del parts[name]
+        if _is_local(self.path):  # a part killed while being created may lack its metadata: not a group yet
+            folder = _local_path(self.path) / PARTS
+            leftovers = [p for p in folder.iterdir() if p.is_dir() and p.name not in referenced] if folder.exists() else []
+            for path in leftovers:
+                shutil.rmtree(path, ignore_errors=True)
+            orphans += [p.name for p in leftovers if p.name not in orphans]
         return len(orphans)
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bat.data.dataset import EvalWindows, StoreHandle, collate
+from bat.data.dataset import EvalWindows, StoreHandle, collate, worker_context
 from bat.model.pairwise import DESCRIPTOR_NAMES
 from bat.train.objective import mask_beats
 
@@ -66,7 +66,10 @@ def predict_masked(
     """The model's predictions for the masked beats of every evaluation window (kept range only)."""
     was_training = model.training
     model.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers,
+        multiprocessing_context=worker_context(num_workers),
+    )
     songs, beats, probs, truths = [], [], [], []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch.device(device).type == "cuda")
     for batch in loader:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from bat.data.dataset import EvalWindows, StoreHandle, TrainWindows, collate, make_sampler
+from bat.data.dataset import EvalWindows, StoreHandle, TrainWindows, collate, make_sampler, worker_context
 from bat.data.split import split_songs
 from bat.model import PAIR_FEATURE_NAMES, BatEncoder, get_config
 from bat.model.pairwise import DESCRIPTOR_NAMES
@@ -136,6 +136,7 @@ class PretrainRecipe:
             sampler=self.sampler,
             collate_fn=collate,
             num_workers=self.cfg.num_workers,
+            multiprocessing_context=worker_context(self.cfg.num_workers),
             persistent_workers=self.cfg.num_workers > 0,
             drop_last=len(self.sampler) >= self.cfg.batch_size,  # no ragged last batch unless it is the only one
         )

@@ -93,7 +93,7 @@ def test_a_loader_with_workers_reads_the_same_windows():
     handle = StoreHandle("synthetic:6:1")
     data = EvalWindows(handle, songs=range(6), max_len=64)
     one = list(DataLoader(data, batch_size=4, collate_fn=collate))
-    two = list(DataLoader(data, batch_size=4, collate_fn=collate, num_workers=2))
+    two = list(DataLoader(data, batch_size=4, collate_fn=collate, num_workers=2, multiprocessing_context="spawn"))
     assert len(one) == len(two) and all(torch.equal(a["bits"], b["bits"]) for a, b in zip(one, two))
 
 

@@ -88,7 +88,7 @@ def test_known_pairs_from_the_real_featurizer(tmp_path):
 def test_windows_read_from_a_store_path_in_worker_processes(lakh_like_store):
     torch.manual_seed(0)
     data = TrainWindows(StoreHandle(lakh_like_store), songs=range(4), max_len=32)
-    batches = list(DataLoader(data, batch_size=3, collate_fn=collate, num_workers=2))
+    batches = list(DataLoader(data, batch_size=3, collate_fn=collate, num_workers=2, multiprocessing_context="spawn"))
     assert sum(len(b["song"]) for b in batches) == len(data)
     assert all(b["bits"].shape[-1] == len(open_store(lakh_like_store).feature_names) for b in batches)
 
