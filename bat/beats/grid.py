@@ -148,21 +148,29 @@ def beat_grid(song: Song) -> BeatGrid:
     """The song's grid from its tempo map, with bar positions derived from the downbeats."""
     times = beat_times(song)
     downbeats = downbeat_mask(times, song.time_signatures)
+    numerator, denominator = _meter_per_beat(times, song.time_signatures)
+    nominal = np.where((numerator % 3 == 0) & (numerator != 3), numerator // 3, numerator)
+    return grid_from_downbeats(times, downbeats, nominal, numerator, denominator, "tempo_map")
+
+
+def grid_from_downbeats(times, downbeats, nominal, numerator, denominator, source: str) -> BeatGrid:
+    """Bar index, position and bar length of every beat, from where the bars start.
+
+    ``nominal`` is the meter's beats per bar (per beat, or one number): the last bar, which the end of the
+    song may cut, is given that length rather than what is left of it. Beats before the first downbeat form
+    a short first bar, so bars are always well-formed.
+    """
     n = len(times)
+    downbeats = np.asarray(downbeats, bool).copy()
     if n and not downbeats[0]:
-        downbeats[0] = True  # pretty_midi never leaves beats before the first bar; keep bars well-formed
+        downbeats[0] = True
     bar_index = np.cumsum(downbeats) - 1
     bar_starts = np.flatnonzero(downbeats)
     beat_in_bar = np.arange(n) - bar_starts[bar_index] if n else np.zeros(0, np.int64)
-    numerator, denominator = _meter_per_beat(times, song.time_signatures)
     bar_lengths = np.diff(np.append(bar_starts, n))
     beats_in_bar = bar_lengths[bar_index] if n else np.zeros(0, np.int64)
     if n:
-        # the last bar may be cut by the end of the song: its length is the meter's, not what is left
         last = bar_index == bar_index[-1]
-        nominal = np.where(
-            (numerator % 3 == 0) & (numerator != 3), numerator // 3, numerator
-        )
         beats_in_bar = np.where(last, np.maximum(beats_in_bar, nominal), beats_in_bar)
     return BeatGrid(
         times=times,
@@ -170,9 +178,9 @@ def beat_grid(song: Song) -> BeatGrid:
         bar_index=bar_index.astype(np.int32),
         beat_in_bar=beat_in_bar.astype(np.int16),
         beats_in_bar=beats_in_bar.astype(np.int16),
-        numerator=numerator,
-        denominator=denominator,
-        source="tempo_map",
+        numerator=np.broadcast_to(np.asarray(numerator, np.int16), (n,)).copy(),
+        denominator=np.broadcast_to(np.asarray(denominator, np.int16), (n,)).copy(),
+        source=source,
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bat.beats.grid import BeatGrid, beat_grid
+from bat.beats.grid import BeatGrid, beat_grid, grid_from_downbeats
 from bat.beats.performance import DEFAULT_DETECTION, DetectionConfig, detect_performance
 from bat.beats.tracking import DEFAULT_TRACKING, TrackedBeats, TrackingConfig, track_notes
 from bat.ingest.song import Song
@@ -55,27 +55,8 @@ def tracked_grid(tracked: TrackedBeats, end_time: float) -> BeatGrid:
     """A BeatGrid from tracked beats, extended at the same pace to cover 0..``end_time`` (notes before the
     first or after the last detected beat still need a beat to belong to)."""
     times, position = _extend(tracked.times, tracked.beat_in_bar, tracked.beats_per_bar, end_time)
-    n = len(times)
-    downbeats = position == 0
-    downbeats[0] = True  # beats before the first full bar form a short pickup bar, as in a tempo-map grid
-    bar_index = np.cumsum(downbeats) - 1
-    bar_starts = np.flatnonzero(downbeats)
-    beat_in_bar = np.arange(n) - bar_starts[bar_index]
-    bar_lengths = np.diff(np.append(bar_starts, n))
-    beats_in_bar = bar_lengths[bar_index]
-    last = bar_index == bar_index[-1]
-    beats_in_bar = np.where(last, np.maximum(beats_in_bar, tracked.beats_per_bar), beats_in_bar)
     numerator, denominator = meter_of(tracked)
-    return BeatGrid(
-        times=times,
-        downbeats=downbeats,
-        bar_index=bar_index.astype(np.int32),
-        beat_in_bar=beat_in_bar.astype(np.int16),
-        beats_in_bar=beats_in_bar.astype(np.int16),
-        numerator=np.full(n, numerator, np.int16),
-        denominator=np.full(n, denominator, np.int16),
-        source=tracked.source,
-    )
+    return grid_from_downbeats(times, position == 0, tracked.beats_per_bar, numerator, denominator, tracked.source)
 
 
 def _extend(times: np.ndarray, position: np.ndarray, beats_per_bar: int, end_time: float):
