@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from bat.data.dataset import StoreHandle, TrainWindows, collate, make_sampler  # noqa: E402
+from bat.data.dataset import StoreHandle, TrainWindows, collate, ResumableSampler  # noqa: E402
 from bat.train.recipe import PretrainConfig, PretrainRecipe  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def loader_rate(handle: StoreHandle, songs, args, workers: int) -> float:
     loader = DataLoader(
         data,
         batch_size=args.batch,
-        sampler=make_sampler(data, seed=0),
+        sampler=ResumableSampler(data, seed=0),
         collate_fn=collate,
         num_workers=workers,
         persistent_workers=False,

@@ -18,6 +18,21 @@ if importlib.util.find_spec("bat") is None:  # running from a checkout without `
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _scratch_tracking_store(tmp_path_factory):
+    """MLflow runs and registered models of the tests go to a scratch SQLite store, never to mlflow/ in the
+    checkout; tests that need their own store set MLFLOW_TRACKING_URI themselves."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "BAT_MLFLOW_TRACKING_URI")}
+    os.environ.pop("BAT_MLFLOW_TRACKING_URI", None)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory) -> Path:
     """Path of the manifest.csv of the "test" subset; its ``ok`` rows are real MIDI files.

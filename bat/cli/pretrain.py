@@ -1,15 +1,20 @@
 """``bat pretrain``: masked-beat pretraining of the Beat-As-Token encoder on a featurized store.
 
     bat pretrain --store data/store.zarr --config tiny --steps 2000 --out runs/tiny
-    bat pretrain --store synthetic:64 --steps 200 --max-len 128 --out runs/smoke   # made-up songs, no data
-    bat pretrain --store synthetic:64 --steps 200 --deepspeed --zero-stage 1 --register   # DeepSpeed, MLflow
+    bat pretrain --store data/store.zarr --out runs/tiny --resume          # continue a killed run
+    bat pretrain --store synthetic:64 --steps 200 --max-len 128 --out runs/smoke --no-register   # no data
+    deepspeed --num_gpus 2 --no_local_rank --module bat.cli pretrain --store data/store.zarr --zero-stage 2
 
-Writes ``model.pt`` (and ``plain.pt``, the plain encoder trained the same way as a baseline) and
-``report.json`` into ``--out``, and prints the held-out scores next to the baselines.
+Training goes through DeepSpeed (one process here, every rank under the ``deepspeed`` launcher), is logged to
+MLflow (MLFLOW_TRACKING_URI; default the SQLite store under mlflow/) and the model is registered as
+``bat-encoder``. ``--out`` gets ``model.pt`` (and ``plain.pt``, the plain encoder trained the same way as a
+baseline), resumable DeepSpeed checkpoints and ``report.json``; the held-out scores are printed next to the
+baselines.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -23,21 +28,24 @@ def pretrain(
         True, "--compare-plain/--no-compare-plain", help="Also train the plain encoder as a baseline."
     ),
     steps: int = typer.Option(1000, "--steps", help="Optimizer steps per model."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Windows per step."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Windows per micro-batch, per rank."),
+    grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimizer step."),
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate."),
     max_len: int = typer.Option(512, "--max-len", help="Beats per window."),
     mask_rate: float = typer.Option(0.15, "--mask-rate", help="Fraction of beats (or bars) to hide."),
     mask_bars: bool = typer.Option(False, "--mask-bars", help="Hide whole bars instead of single beats."),
     num_workers: int = typer.Option(0, "--num-workers", help="DataLoader worker processes."),
     eval_songs: int = typer.Option(0, "--eval-songs", help="Score at most this many validation songs (0: all)."),
+    eval_every: int = typer.Option(0, "--eval-every", help="Steps between held-out evaluations (0: at the end)."),
+    checkpoint_every: int = typer.Option(100, "--checkpoint-every", help="Steps between resumable checkpoints."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --out."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1..."),
-    out: Path = typer.Option(Path("runs/pretrain"), "--out", help="Folder for the checkpoints and report.json."),
+    out: Path = typer.Option(Path("runs/pretrain"), "--out", help="Folder for checkpoints and report.json."),
     seed: int = typer.Option(0, "--seed", help="Seed for init, crops and masks."),
-    deepspeed: bool = typer.Option(False, "--deepspeed/--no-deepspeed", help="Train through a DeepSpeed engine."),
-    zero_stage: int = typer.Option(0, "--zero-stage", help="DeepSpeed ZeRO stage (0-3), with --deepspeed."),
+    zero_stage: int = typer.Option(0, "--zero-stage", help="DeepSpeed ZeRO stage: 0, 1 or 2."),
     ds_config: Path = typer.Option(None, "--ds-config", help="JSON merged over the generated DeepSpeed config."),
     register: bool = typer.Option(
-        False, "--register/--no-register", help="Log the run to MLflow and register the model as bat-encoder."
+        True, "--register/--no-register", help="Register the trained model as bat-encoder in the MLflow registry."
     ),
 ) -> None:
     """Pretrain the encoder by masked-beat prediction; report held-out AUROC/F1 against the baselines."""
@@ -46,13 +54,18 @@ def pretrain(
     from rich.console import Console
 
     from bat.model import CONFIGS
-    from bat.train import PretrainConfig, run_pretrain
+    from bat.registry.pipeline import train_and_register
+    from bat.train import PretrainConfig
     from bat.train.evaluate import report_tables
 
     console = Console()
     if config not in CONFIGS:
         choices = ", ".join(CONFIGS)
         raise typer.BadParameter(f"unknown config {config!r}; choose one of {choices}", param_hint="--config")
+    if zero_stage not in (0, 1, 2):
+        raise typer.BadParameter("ZeRO stage must be 0, 1 or 2", param_hint="--zero-stage")
+    if ds_config is not None and not ds_config.is_file():
+        raise typer.BadParameter(f"{ds_config} is not a file", param_hint="--ds-config")
     if not store:
         from bat.settings import get_settings
 
@@ -63,36 +76,37 @@ def pretrain(
         pairwise=pairwise,
         steps=steps,
         batch_size=batch_size,
+        grad_accum=grad_accum,
         lr=lr,
         max_len=max_len,
         mask_rate=mask_rate,
         mask_span="bar" if mask_bars else "beat",
         num_workers=num_workers,
         max_eval_songs=eval_songs,
+        eval_every=eval_every,
+        checkpoint_every=checkpoint_every,
         device=device,
         seed=seed,
+        zero_stage=zero_stage,
+        ds_config=str(ds_config) if ds_config else "",
         log_every=max(1, min(100, steps // 10)),
     )
+    rank0 = int(os.environ.get("RANK", "0")) == 0
 
     def log(name: str, entry: dict) -> None:
-        rate = entry["steps_per_s"]
-        console.print(f"[dim]{name}[/] step {entry['step']:>6}  loss {entry['loss']:.4f}  {rate:.2f} steps/s")
+        if rank0:
+            console.print(
+                f"[dim]{name}[/] step {entry['step']:>6}  loss {entry['loss']:.4f}  "
+                f"{entry['steps_per_s']:.2f} steps/s  {entry['beats_per_s']:,.0f} beats/s"
+            )
 
-    ds = None
-    if deepspeed:
-        from bat.train.deepspeed_engine import deepspeed_config, run_pretrain_deepspeed
-
-        ds = deepspeed_config(cfg, zero_stage=zero_stage, overrides=ds_config)
-        report = run_pretrain_deepspeed(cfg, out, ds, compare_plain=compare_plain, on_log=log)
-    else:
-        report = run_pretrain(cfg, out, compare_plain=compare_plain, on_log=log)
-    for table in report_tables(report):
+    outcome = train_and_register(cfg, out, compare_plain=compare_plain, resume=resume, register=register, on_log=log)
+    if outcome is None:  # not rank 0
+        return
+    for table in report_tables(outcome.report):
         console.print(table)
-    console.print(f"report: {out / 'report.json'}  params: {json.dumps(report['params'])}")
-    if register:
-        from bat.registry.models import register_encoder
-        from bat.registry.tracking import log_training_run
-
-        run_id = log_training_run(report, cfg, out, ds_config=ds)
-        decided = register_encoder(out / "model.pt", run_id, val_loss=report["model"]["loss"])
-        console.print(f"MLflow run {run_id}: bat-encoder version {decided['version']} is the {decided['alias']}")
+    console.print(f"report: {out / 'report.json'}  params: {json.dumps(outcome.report['params'])}")
+    console.print(f"MLflow run {outcome.run_id}")
+    if outcome.registration:
+        r = outcome.registration
+        console.print(f"bat-encoder version {r['version']} is the {r['alias']} ({r['basis']})")

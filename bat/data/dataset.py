@@ -6,11 +6,12 @@ windows (``song_windows``) and keeps from each the beats nearest its centre, so 
 exactly once, with context on both sides where the song has it.
 
 The store is opened lazily, once per process (``StoreHandle``), so DataLoader workers never share a handle
-opened in the parent. Sampling is sharded with ``torch.utils.data.DistributedSampler`` (``make_sampler``), so
-the same dataset runs on one CPU or on many ranks.
+opened in the parent. Sampling is sharded with ``torch.utils.data.DistributedSampler`` (``ResumableSampler``), so
+the same dataset runs on one CPU or on many ranks, and ``ResumableSampler`` starts an epoch where a checkpoint
+left it. Crops are seeded by (seed, epoch, item), so a resumed run sees exactly the windows it would have.
 
     ds = TrainWindows(StoreHandle("data/store.zarr"), songs=train_ids, max_len=512)
-    loader = DataLoader(ds, batch_size=16, sampler=make_sampler(ds, rank=0, world_size=1), collate_fn=collate)
+    loader = DataLoader(ds, batch_size=16, sampler=ResumableSampler(ds, rank=0, world_size=1), collate_fn=collate)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from bat.model.pairwise import DESCRIPTOR_NAMES
 
@@ -134,8 +135,15 @@ def _item(handle: StoreHandle, song: int, start: int, stop: int, keep: np.ndarra
     }
 
 
+def crop_seed(seed: int, epoch: int, item: int) -> int:
+    """The seed of one training crop: fixed by (run seed, epoch, item), so a resumed run crops alike."""
+    return ((seed * 1_000_003 + epoch) * 1_000_033 + item) % 2**63
+
+
 class TrainWindows(Dataset):
-    """Random crops of at most ``max_len`` beats; song s appears ceil(n_beats[s] / max_len) times per epoch."""
+    """Random crops of at most ``max_len`` beats; song s appears ceil(n_beats[s] / max_len) times per epoch.
+
+    Indexed by ``(item, crop seed)`` (what ``ResumableSampler`` yields) or by ``item`` alone (seed = item)."""
 
     def __init__(self, handle: StoreHandle, songs: Sequence[int], max_len: int = 512):
         self.handle, self.max_len = handle, max_len
@@ -146,10 +154,11 @@ class TrainWindows(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, k: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        k, seed = key if isinstance(key, tuple) else (key, key)
         song = self.items[k]
         n = self.n_beats[song]
-        start = int(torch.randint(0, n - self.max_len + 1, ()).item()) if n > self.max_len else 0  # worker-seeded
+        start = int(np.random.default_rng(seed).integers(0, n - self.max_len + 1)) if n > self.max_len else 0
         stop = min(n, start + self.max_len)
         return _item(self.handle, song, start, stop, np.ones(stop - start, bool))
 
@@ -193,9 +202,28 @@ def collate(items: list[dict]) -> dict:
     }
 
 
-def make_sampler(dataset: Dataset, rank: int = 0, world_size: int = 1, shuffle: bool = True, seed: int = 0):
-    """A DistributedSampler over ``dataset`` for this rank (no process group needed; call set_epoch each epoch)."""
-    return DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
+class ResumableSampler(Sampler):
+    """This rank's share of an epoch (``DistributedSampler`` order), from a position a checkpoint can record.
+
+    Yields ``(item, crop seed)``. ``epoch`` and ``offset`` (items of this epoch already consumed) are read when
+    iteration starts, so a DataLoader built once follows ``set_position`` at every epoch."""
+
+    def __init__(self, dataset: Dataset, rank: int = 0, world_size: int = 1, seed: int = 0, shuffle: bool = True):
+        self.ranks = DistributedSampler(
+            dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=False
+        )
+        self.seed, self.epoch, self.offset = seed, 0, 0
+
+    def set_position(self, epoch: int, offset: int = 0) -> None:
+        self.epoch, self.offset = epoch, offset
+
+    def __iter__(self):
+        self.ranks.set_epoch(self.epoch)
+        for k in list(self.ranks)[self.offset :]:
+            yield (k, crop_seed(self.seed, self.epoch, k))
+
+    def __len__(self) -> int:
+        return max(0, len(self.ranks) - self.offset)
 
 
 def worker_context(num_workers: int):

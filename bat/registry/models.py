@@ -6,10 +6,13 @@
     import mlflow
     model = mlflow.pyfunc.load_model("models:/bat-encoder@champion")
     prob = model.predict({"bits": bits, "desc": desc, "valid": valid, "masked": masked})  # (B, L, F)
+    emb = model.predict({...}, params={"output": "embeddings"})                        # (B, L, d_model)
+    song = model.unwrap_python_model().song_outputs(midi="song.mid")  # per-beat embeddings, probabilities
 
 The model's artifacts are the state-dict checkpoint (``model.pt``) and its config (``config.json``); no torch
 module is pickled, so a model loads with any bat whose encoder has the same parameters. A new version becomes
-``champion`` only if its validation loss beats the current champion's; otherwise it is the ``challenger``.
+``champion`` only if its validation loss beats the current champion's, both scored on the new run's fixed
+validation beats; otherwise it is the ``challenger``.
 The comparison is logged to the training run (``registry_comparison.json``) and tagged on the version.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -27,7 +31,11 @@ PIP_REQUIREMENTS = ["torch", "numpy", "mlflow"]  # bat itself must be importable
 
 
 class EncoderModel(mlflow.pyfunc.PythonModel):
-    """Per-beat probabilities of every feature bit, the masked beats predicted from their context."""
+    """The registered encoder: masked-feature probabilities or per-beat embeddings.
+
+    ``predict`` takes tensors (bits, desc, valid, masked) and returns probabilities, or embeddings with
+    ``params={"output": "embeddings"}``; ``song_outputs`` (via ``unwrap_python_model()``) takes a MIDI or audio
+    file, or a song of a store, and returns both for every beat."""
 
     def load_context(self, context):
         import torch
@@ -41,19 +49,82 @@ class EncoderModel(mlflow.pyfunc.PythonModel):
         self.model.eval()
         self.feature_names = config["feature_names"]
 
-    def predict(self, context, model_input, params=None):
-        """``model_input``: bits (B, L, F) bool, desc (B, L, D) int64, valid and masked (B, L) bool."""
+    def _run(self, bits, desc, valid, masked):
+        """(probabilities, embeddings) as numpy: the final layer norm's output is the beat embedding."""
         import torch
 
+        captured = {}
+        hook = self.model.ln_f.register_forward_hook(lambda m, i, o: captured.setdefault("h", o))
+        try:
+            with torch.no_grad():
+                logits = self.model(bits, desc, valid, masked)
+        finally:
+            hook.remove()
+        return torch.sigmoid(logits).float().numpy(), captured["h"].float().numpy()
+
+    def predict(self, context, model_input, params=None):
+        """``model_input``: bits (B, L, F) bool, desc (B, L, D) int64, valid and masked (B, L) bool. Returns
+        (B, L, F) probabilities, or (B, L, d_model) embeddings with ``params={"output": "embeddings"}``."""
+        import torch
+
+        output = (params or {}).get("output", "probabilities")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         x = {k: torch.as_tensor(np.asarray(model_input[k])) for k in ("bits", "desc", "valid", "masked")}
-        with torch.no_grad():
-            logits = self.model(x["bits"].bool(), x["desc"].long(), x["valid"].bool(), x["masked"].bool())
-        return torch.sigmoid(logits).float().numpy()  # (B, L, F)
+        prob, emb = self._run(x["bits"].bool(), x["desc"].long(), x["valid"].bool(), x["masked"].bool())
+        return prob if output == "probabilities" else emb
+
+    def song_outputs(
+        self, midi: str | None = None, store: str | None = None, song: int | None = None, mask_every: int = 8
+    ) -> dict:
+        """Per-beat ``embeddings`` (n, d_model) of the whole song seen unmasked, and ``probabilities`` (n, F):
+        each beat's features predicted with that beat masked (every ``mask_every``-th beat at once, in
+        ``mask_every`` passes). From a MIDI/audio file (``midi``) or song ``song`` of the store at ``store``."""
+        import torch
+
+        from bat.data.dataset import StoreHandle, song_windows
+        from bat.model.pairwise import DESCRIPTOR_NAMES
+
+        if midi is not None:
+            from bat.featurize import featurize_path
+
+            done = featurize_path(midi)
+            names = list(done.descriptor_names)
+            bits = done.features.astype(bool)
+            desc = done.descriptors.astype(np.int64)[:, [names.index(n) for n in DESCRIPTOR_NAMES]]
+            feature_names = list(done.feature_names)
+        elif store is not None and song is not None:
+            handle = StoreHandle(store)
+            bits, desc = handle.read(song, 0, int(handle.store.songs["n_beats"].loc[song]))
+            feature_names = list(handle.store.feature_names)
+        else:
+            raise ValueError("give a MIDI/audio file (midi=...) or a store and a song number (store=..., song=...)")
+        if feature_names != self.feature_names:
+            raise ValueError("this song's features differ from the model's: featurize it with the bat that trained it")
+        n = len(bits)
+        prob = np.zeros((n, len(self.feature_names)), np.float32)
+        emb = np.zeros((n, self.model.cfg.d_model), np.float32)
+        for w in song_windows(0, n, self.model.cfg.max_len):
+            b = torch.from_numpy(bits[None, w.start : w.stop])
+            d = torch.from_numpy(desc[None, w.start : w.stop])
+            valid = torch.ones(1, w.stop - w.start, dtype=torch.bool)
+            lo, hi = w.keep_start - w.start, w.keep_stop - w.start
+            emb[w.keep_start : w.keep_stop] = self._run(b, d, valid, torch.zeros_like(valid))[1][0, lo:hi]
+            for phase in range(mask_every):
+                masked = (torch.arange(w.stop - w.start) % mask_every == phase)[None]
+                p = self._run(b, d, valid, masked)[0][0]
+                rows = np.flatnonzero(masked[0].numpy())
+                rows = rows[(rows >= lo) & (rows < hi)]
+                prob[w.start + rows] = p[rows]
+        return {"embeddings": emb, "probabilities": prob, "feature_names": self.feature_names}
+
+
+OUTPUTS = ("probabilities", "embeddings")
 
 
 def signature(n_features: int, n_descriptors: int):
     from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
+    from mlflow.types import ParamSchema, ParamSpec, Schema, TensorSpec
 
     inputs = Schema(
         [
@@ -63,7 +134,9 @@ def signature(n_features: int, n_descriptors: int):
             TensorSpec(np.dtype(bool), (-1, -1), "masked"),
         ]
     )
-    return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1, n_features))]))
+    outputs = Schema([TensorSpec(np.dtype(np.float32), (-1, -1, -1))])  # (B, L, F) or (B, L, d_model)
+    params = ParamSchema([ParamSpec("output", "string", "probabilities")])
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
 def _champion(client, name: str):
@@ -79,9 +152,13 @@ def register_encoder(
     val_loss: float,
     name: str = MODEL_NAME,
     tags: dict[str, str] | None = None,
+    champion_loss_fn: Callable[[str], float | None] | None = None,
 ) -> dict:
     """Log ``checkpoint`` (from ``PretrainRecipe.save_checkpoint``) as a pyfunc model in run ``run_id``, register
-    it as a new version of ``name`` and give it ``champion`` or ``challenger``; returns what was decided."""
+    it as a new version of ``name`` and give it ``champion`` or ``challenger``; returns what was decided.
+
+    ``champion_loss_fn(model_uri)`` scores the current champion on the same validation beats as ``val_loss``
+    (None: not comparable, e.g. other features); without it the champion's recorded ``val_loss`` tag is used."""
     import torch
 
     from mlflow.tracking import MlflowClient
@@ -103,8 +180,13 @@ def register_encoder(
         )
         version = str(info.registered_model_version)
         champion = _champion(client, name)
-        has_loss = champion is not None and "val_loss" in champion.tags
-        champion_loss = float(champion.tags["val_loss"]) if has_loss else None
+        champion_loss, basis = None, "no champion"
+        if champion is not None and champion_loss_fn is not None:
+            champion_loss = champion_loss_fn(f"models:/{name}/{champion.version}")
+            basis = "champion scored on this run's validation beats" if champion_loss is not None else (
+                "champion not comparable (other features or descriptors)")
+        elif champion is not None and "val_loss" in champion.tags:
+            champion_loss, basis = float(champion.tags["val_loss"]), "champion's recorded val_loss"
         wins = champion_loss is None or val_loss < champion_loss
         alias = "champion" if wins else "challenger"
         comparison = {
@@ -112,6 +194,7 @@ def register_encoder(
             "val_loss": val_loss,
             "champion_version": str(champion.version) if champion is not None else None,
             "champion_val_loss": champion_loss,
+            "basis": basis,
             "alias": alias,
         }
         mlflow.log_dict(comparison, "registry_comparison.json")

@@ -1,7 +1,8 @@
 """Log a pretraining run to MLflow: what was trained on what, with which settings, and how well it did.
 
-    from bat.registry.tracking import log_training_run
-    run_id = log_training_run(report, cfg, out="runs/tiny", ds_config=None)
+    run_id = open_training_run(cfg, out="runs/tiny")          # params, dataset identity, git commit
+    log_interval(run_id, {"train_loss": 0.9, "beats_per_s": 5e4}, step=100)   # as training goes
+    close_training_run(run_id, report, out="runs/tiny")       # held-out scores, DeepSpeed config, artifacts
 
 A run records the full ``PretrainConfig`` and model config (params), the DeepSpeed config (``deepspeed.json``),
 the dataset's identity (store path, schema version, a hash of the sorted song content hashes, numbers of songs
@@ -12,7 +13,9 @@ and beats), the git commit, the loss curve and held-out scores (metrics), and ``
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
+import time
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -70,30 +73,43 @@ def _flat(prefix: str, d: dict) -> dict[str, Any]:
     return out
 
 
-def log_training_run(
-    report: dict,
+RUN_FILE = "mlflow_run.json"  # in a training output folder: the MLflow run it logs to (a resumed run reuses it)
+
+
+def open_training_run(
     cfg,
     out: str | Path,
     store=None,
-    ds_config: dict | None = None,
+    resume: bool = False,
     tracking_uri: str | None = None,
     artifact_root: str | None = None,
     run_name: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> str:
-    """Log one finished ``run_pretrain`` (its report and ``out`` folder) as an MLflow run; returns the run id.
+    """Start the MLflow run of a training in ``out`` and log what it trains on and how; returns its id.
 
-    ``store``: the open store it trained on (default: open ``cfg.store``)."""
+    With ``resume``, the run recorded in ``out`` (same tracking server) is reopened, so a resumed training
+    keeps one run with one loss curve. ``store``: the open store (default: open ``cfg.store``)."""
     import mlflow
+    from mlflow.tracking import MlflowClient
 
     from bat.data.dataset import open_any_store
 
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    experiment = use_tracking(tracking_uri, artifact_root=artifact_root)
+    uri = mlflow.get_tracking_uri()
+    recorded = json.loads((out / RUN_FILE).read_text()) if (out / RUN_FILE).exists() else {}
+    if resume and recorded.get("tracking_uri") == uri:
+        MlflowClient().update_run(recorded["run_id"], status="RUNNING")
+        return recorded["run_id"]
     cfg_dict = asdict(cfg) if is_dataclass(cfg) else dict(cfg)
     data = dataset_identity(open_any_store(store if store is not None else cfg_dict["store"]), cfg_dict["store"])
-    use_tracking(tracking_uri, artifact_root=artifact_root)
-    with mlflow.start_run(run_name=run_name) as run:
+    client = MlflowClient()
+    run = client.create_run(experiment.experiment_id, run_name=run_name)
+    run_id = run.info.run_id
+    with mlflow.start_run(run_id=run_id):
         mlflow.log_params(_flat("", cfg_dict))
-        mlflow.log_params(_flat("model_config.", report.get("train", {}).get("model_config", {})))
         mlflow.log_params({f"data.{k}": v for k, v in data.items()})
         mlflow.set_tags(
             {
@@ -101,23 +117,48 @@ def log_training_run(
                 "dataset.store": data["store"],
                 "dataset.schema_version": data["schema_version"],
                 "dataset.content_digest": data["content_digest"],
-                "deepspeed": str(ds_config is not None).lower(),
+                **(tags or {}),
             }
         )
         mlflow.log_dict(data, "dataset.json")
         mlflow.log_dict(cfg_dict, "pretrain_config.json")
+    client.update_run(run_id, status="RUNNING")
+    (out / RUN_FILE).write_text(json.dumps({"run_id": run_id, "tracking_uri": uri}))
+    return run_id
+
+
+def log_interval(run_id: str, metrics: dict[str, float], step: int) -> None:
+    """Metrics of one logging interval (train loss, throughput, held-out scores) at optimizer step ``step``."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    now = int(time.time() * 1000)
+    MlflowClient().log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+
+
+def close_training_run(run_id: str, report: dict, out: str | Path) -> None:
+    """Log the finished training's report: model config, DeepSpeed config, held-out scores, artifacts."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    out = Path(out)
+    with mlflow.start_run(run_id=run_id):
+        logged = MlflowClient().get_run(run_id).data.params
+        model_params = _flat("model_config.", report.get("train", {}).get("model_config", {}))
+        mlflow.log_params({k: v for k, v in model_params.items() if k not in logged})
+        ds_config = report.get("train", {}).get("deepspeed")
+        mlflow.set_tags({"deepspeed": "true", "world_size": str(report.get("train", {}).get("world_size", 1))})
         if ds_config is not None:
             mlflow.log_dict(ds_config, "deepspeed.json")
-        for entry in report.get("train", {}).get("history", []):
-            mlflow.log_metrics({"train_loss": entry["loss"], "lr": entry["lr"]}, step=entry["step"])
+        final_step = int(report.get("train", {}).get("config", {}).get("steps", 0))
         for name, row in [("val", report["model"]), *report["baselines"].items()]:
             if row is None:
                 continue
             prefix = "val" if name == "val" else f"baseline.{name}"
-            mlflow.log_metrics({f"{prefix}_{k}": v for k, v in row.items() if isinstance(v, (int, float))})
+            scores = {f"{prefix}_{k}": v for k, v in row.items() if isinstance(v, (int, float))}
+            mlflow.log_metrics(scores, step=final_step)  # after any interval evaluation: the run's latest value
         if (out / "report.json").exists():
             mlflow.log_artifact(str(out / "report.json"))
         features_doc = project_root() / "docs" / "features.md"
         if features_doc.exists():
             mlflow.log_artifact(str(features_doc), artifact_path="docs")
-        return run.info.run_id

@@ -1,15 +1,13 @@
-"""Run the pretraining recipe under DeepSpeed: a config generated from ``PretrainConfig``, then
-``deepspeed.initialize`` wrapping the recipe's model so the recipe's step loop drives the DeepSpeed engine.
+"""Every training step goes through a DeepSpeed engine: one CPU process, CPU ranks (gloo), one or many GPUs.
 
-    recipe = PretrainRecipe(cfg).setup()
-    ds_config = deepspeed_config(cfg, zero_stage=1, overrides="ds.json")   # the JSON file wins key by key
-    wrap_with_deepspeed(recipe, ds_config)                                 # recipe.engine is recipe.model
-    recipe.train()
+The DeepSpeed config is generated from the recipe's ``PretrainConfig`` (ZeRO stage, bf16 on GPUs and fp32 on
+CPUs, micro-batch, gradient accumulation, clipping, linear warmup then cosine decay to 10% of the peak) and a
+JSON file can override it key by key (``PretrainConfig.ds_config``). The recipe's decay/no-decay AdamW is the
+client optimizer; DeepSpeed builds the schedule.
 
-One process: set MASTER_ADDR, MASTER_PORT, RANK=0, WORLD_SIZE=1, LOCAL_RANK=0 (``single_process_env``).
-Many: ``deepspeed --num_gpus N ...`` sets them. On a CPU the process group uses gloo and the engine trains in
-fp32; on a GPU in bf16 with NCCL. The recipe's decay/no-decay AdamW is the client optimizer; DeepSpeed
-schedules it (linear warmup, cosine decay to 10% of the peak, as ``make_optimizer`` does).
+Outside a launcher (``bat pretrain`` in a shell, a test, a Prefect task) ``ensure_process_group`` makes the
+process a world of one; under ``deepspeed --num_gpus N -m bat.cli pretrain ...`` the launcher's RANK,
+WORLD_SIZE and MASTER_* variables are used. CPUs talk through gloo, GPUs through NCCL.
 """
 
 from __future__ import annotations
@@ -18,11 +16,14 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from bat.train.recipe import PretrainConfig, PretrainRecipe, make_optimizer, run_pretrain
+if TYPE_CHECKING:
+    from bat.train.recipe import PretrainConfig
+
+ZERO_STAGES = (0, 1, 2)  # stage 3 partitions the parameters, which the held-out evaluation reads whole
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -33,38 +34,38 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def deepspeed_config(
-    cfg: PretrainConfig,
-    zero_stage: int = 0,
-    grad_accum: int = 1,
-    world_size: int = 1,
-    on_gpu: bool | None = None,
-    overrides: str | Path | dict | None = None,
+    cfg: PretrainConfig, world_size: int = 1, on_gpu: bool | None = None, overrides: str | Path | dict | None = None
 ) -> dict[str, Any]:
-    """The DeepSpeed JSON config for ``cfg``; ``overrides`` (a JSON file or dict) is merged over it."""
+    """The DeepSpeed JSON config for ``cfg``; ``overrides`` (default ``cfg.ds_config``, a JSON file, or a dict)
+    is merged over it."""
+    if cfg.zero_stage not in ZERO_STAGES:
+        raise ValueError(f"ZeRO stage must be one of {ZERO_STAGES}, got {cfg.zero_stage}")
     on_gpu = torch.cuda.is_available() if on_gpu is None else on_gpu
-    total = max(1, cfg.steps // grad_accum)  # optimizer steps: the recipe counts micro-steps
-    warmup = min(cfg.warmup_steps, total)
+    warmup = max(1, min(cfg.warmup_steps, cfg.steps))
     config = {
         "train_micro_batch_size_per_gpu": cfg.batch_size,
-        "gradient_accumulation_steps": grad_accum,
-        "train_batch_size": cfg.batch_size * grad_accum * world_size,
+        "gradient_accumulation_steps": cfg.grad_accum,
+        "train_batch_size": cfg.batch_size * cfg.grad_accum * world_size,
         "gradient_clipping": cfg.grad_clip,
-        "zero_optimization": {"stage": zero_stage},
+        "zero_optimization": {"stage": cfg.zero_stage},
+        "zero_allow_untested_optimizer": True,  # the client AdamW with its two weight-decay groups
         "bf16": {"enabled": on_gpu},  # fp32 on a CPU
         "scheduler": {
             "type": "WarmupCosineLR",
             "params": {
-                "total_num_steps": total,
-                "warmup_num_steps": max(1, warmup),
-                "warmup_min_ratio": 1.0 / max(1, warmup),  # the first step already moves, as in make_optimizer
+                "total_num_steps": max(1, cfg.steps),
+                "warmup_num_steps": warmup,
+                "warmup_min_ratio": 1.0 / warmup,  # the first step already moves
                 "warmup_type": "linear",
                 "cos_min_ratio": 0.1,
             },
         },
-        "steps_per_print": max(1, cfg.log_every),
+        "steps_per_print": 10**9,  # the recipe logs; DeepSpeed's own prints would interleave across ranks
         "wall_clock_breakdown": False,
     }
-    if overrides is not None:
+    if overrides is None:
+        overrides = cfg.ds_config or None
+    if overrides:
         if not isinstance(overrides, dict):
             try:
                 overrides = json.loads(Path(overrides).read_text())
@@ -74,62 +75,40 @@ def deepspeed_config(
     return config
 
 
-def single_process_env(port: int | None = None) -> dict[str, str]:
-    """Set (and return) the rendezvous variables of a one-process DeepSpeed run; keeps ones already set."""
-    if port is None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}
-    for key, value in env.items():
-        os.environ.setdefault(key, value)
-    return {key: os.environ[key] for key in env}
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def wrap_with_deepspeed(recipe: PretrainRecipe, ds_config: dict) -> PretrainRecipe:
-    """Replace ``recipe.model``/``recipe.engine`` by a DeepSpeed engine around the recipe's encoder."""
+def ensure_process_group(on_gpu: bool) -> tuple[int, int]:
+    """Join (or, outside a launcher, create a one-process) torch.distributed group; returns (rank, world_size)."""
+    if not torch.distributed.is_initialized():
+        import deepspeed
+
+        if "RANK" not in os.environ:  # not under a launcher: a world of one
+            os.environ.update(
+                {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "RANK": "0", "WORLD_SIZE": "1",
+                 "LOCAL_RANK": "0"}
+            )
+        deepspeed.init_distributed(dist_backend="nccl" if on_gpu else "gloo", verbose=False)
+    return torch.distributed.get_rank(), torch.distributed.get_world_size()
+
+
+def make_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases, norms and the [MASK] vector)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def build_engine(model: torch.nn.Module, cfg: PretrainConfig, world_size: int, on_gpu: bool):
+    """``(engine, optimizer, scheduler, ds_config)`` around ``model``; the process group must exist."""
     import deepspeed
 
-    on_gpu = recipe.device.type == "cuda"
-    if not torch.distributed.is_initialized():
-        deepspeed.init_distributed(dist_backend="nccl" if on_gpu else "gloo", verbose=False)
-    optimizer, _ = make_optimizer(recipe.module, recipe.cfg)  # DeepSpeed builds the scheduler from ds_config
+    ds_config = deepspeed_config(cfg, world_size=world_size, on_gpu=on_gpu)
     engine, optimizer, _, scheduler = deepspeed.initialize(
-        model=recipe.module, optimizer=optimizer, config=ds_config, dist_init_required=False
+        model=model, optimizer=make_optimizer(model, cfg), config=ds_config, dist_init_required=False
     )
-    recipe.model = recipe.engine = engine
-    recipe.optimizer, recipe.scheduler = optimizer, scheduler
-    recipe.ds_config = ds_config
-    return recipe
-
-
-def run_pretrain_deepspeed(
-    cfg: PretrainConfig,
-    out: str | Path,
-    ds_config: dict | None = None,
-    compare_plain: bool = True,
-    store=None,
-    on_log=None,
-) -> dict:
-    """``run_pretrain`` with every ``PretrainRecipe`` it builds trained through a DeepSpeed engine
-    (``ds_config``: default ``deepspeed_config(cfg)``); ``report["train"]["deepspeed"]`` holds the config."""
-    from bat.train import recipe as recipe_module
-
-    if "RANK" not in os.environ:  # not under the deepspeed launcher: one process
-        single_process_env()
-    ds_config = ds_config or deepspeed_config(cfg)
-
-    class DeepSpeedRecipe(PretrainRecipe):
-        def setup(self):
-            super().setup()
-            return wrap_with_deepspeed(self, ds_config)
-
-    original = recipe_module.PretrainRecipe
-    recipe_module.PretrainRecipe = DeepSpeedRecipe  # run_pretrain builds its recipes by this name
-    try:
-        report = run_pretrain(cfg, out, compare_plain=compare_plain, store=store, on_log=on_log)
-    finally:
-        recipe_module.PretrainRecipe = original
-    report["train"]["deepspeed"] = ds_config
-    (Path(out) / "report.json").write_text(json.dumps(report, indent=2))
-    return report
+    return engine, optimizer, scheduler, ds_config

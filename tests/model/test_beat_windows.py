@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from bat.data.dataset import EvalWindows, StoreHandle, TrainWindows, collate, make_sampler, song_windows
+from bat.data.dataset import EvalWindows, StoreHandle, TrainWindows, collate, ResumableSampler, song_windows
 from bat.data.split import hash_bucket, split_songs
 from bat.data.synthetic import SyntheticStore
 from bat.model.pairwise import DESCRIPTOR_NAMES
@@ -101,13 +101,28 @@ def test_ranks_get_disjoint_shards_that_cover_the_data(small_store):
     data = TrainWindows(StoreHandle(small_store), songs=range(len(small_store)), max_len=32)
     shards = []
     for rank in range(3):
-        sampler = make_sampler(data, rank=rank, world_size=3, seed=5)
-        sampler.set_epoch(2)
-        shards.append(list(sampler))
+        sampler = ResumableSampler(data, rank=rank, world_size=3, seed=5)
+        sampler.set_position(epoch=2)
+        shards.append([k for k, _ in sampler])
     flat = sorted(i for s in shards for i in s)
     assert len({len(s) for s in shards}) == 1
     assert set(flat) == set(range(len(data)))  # DistributedSampler pads with repeats to equal shards
     assert len(flat) - len(data) < 3
+
+
+def test_a_sampler_resumed_mid_epoch_yields_the_rest_with_the_same_crops(small_store):
+    data = TrainWindows(StoreHandle(small_store), songs=range(len(small_store)), max_len=8)
+    sampler = ResumableSampler(data, rank=0, world_size=1, seed=5)
+    sampler.set_position(epoch=3)
+    whole = list(sampler)
+    sampler.set_position(epoch=3, offset=4)
+    assert list(sampler) == whole[4:] and len(sampler) == len(whole) - 4
+    sampler.set_position(epoch=4)
+    assert list(sampler) != whole  # a new epoch reshuffles
+    key = whole[5]
+    assert torch.equal(data[key]["bits"], data[key]["bits"])  # the crop is fixed by its seed
+    starts = {data[(key[0], seed)]["start"] for seed in range(40)}
+    assert len(starts) > 1  # ...and different seeds crop differently
 
 
 def test_split_is_by_content_hash_deterministic_and_about_ten_percent():

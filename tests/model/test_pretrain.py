@@ -4,6 +4,8 @@ few-step run of the recipe whose report has the agreed shape."""
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -99,21 +101,34 @@ def test_pretrain_run_writes_checkpoints_and_the_report(tmp_path, small_store):
     assert model.cfg.pairwise and not load_encoder(tmp_path / "plain.pt").cfg.pairwise
 
 
-def test_the_step_loop_only_needs_backward_and_step(small_store):
-    """A DeepSpeed engine replaces recipe.engine: the loop must not touch the optimizer behind its back."""
+def test_training_goes_through_a_deepspeed_engine(small_store):
+    from deepspeed import DeepSpeedEngine
+
     recipe = PretrainRecipe(PretrainConfig(steps=2, batch_size=2, max_len=32), store=small_store).setup()
-    calls = []
-
-    class Engine:
-        def backward(self, loss):
-            calls.append("backward")
-            loss.backward()
-
-        def step(self):
-            calls.append("step")
-
-    recipe.engine = Engine()
-    before = [p.detach().clone() for p in recipe.model.parameters()]
+    assert isinstance(recipe.engine, DeepSpeedEngine) and recipe.model is recipe.engine
+    assert recipe.ds_config["zero_optimization"]["stage"] == 0 and not recipe.ds_config["bf16"]["enabled"]
+    before = [p.detach().clone() for p in recipe.module.parameters()]
     recipe.train()
-    assert calls == ["backward", "step"] * 2
-    assert all(torch.equal(a, b) for a, b in zip(before, recipe.model.parameters()))  # nobody else stepped
+    assert recipe.step == 2 and recipe.engine.global_steps == 2
+    assert any(not torch.equal(a, b) for a, b in zip(before, recipe.module.parameters()))
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, small_store):
+    """Stop after step 3 of 7 (checkpoint every 3), resume in a new recipe: same weights, optimizer and data."""
+    cfg = PretrainConfig(steps=7, batch_size=3, max_len=32, checkpoint_every=3, log_every=1, seed=2)
+    straight = PretrainRecipe(cfg, store=small_store).setup()
+    straight.train()
+    first = PretrainRecipe(cfg, store=small_store).setup()
+    first.train(steps=4, checkpoint_dir=tmp_path)  # checkpoints at step 3 (and 4: the last step asked for)
+    shutil.rmtree(tmp_path / "step000000004")
+    (tmp_path / "latest").write_text("step000000003")  # as if killed between steps 3 and 4
+    second = PretrainRecipe(cfg, store=small_store).setup()
+    assert second.resume(tmp_path) and second.step == 3 and second.position.offset > 0
+    history = second.train(checkpoint_dir=tmp_path)
+    assert [e["step"] for e in history] == [4, 5, 6, 7]
+    for a, b in zip(straight.module.state_dict().values(), second.module.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    assert sorted(p.name for p in tmp_path.glob("step*")) == ["step000000006", "step000000007"]  # newest two kept
+    other = PretrainRecipe(replace(cfg, batch_size=4), store=small_store).setup()
+    with pytest.raises(ValueError, match="batch_size=3"):
+        other.resume(tmp_path)
