@@ -28,10 +28,17 @@ class Settings(BaseSettings):
     store_path: str = ""  # empty: <data_dir>/store.zarr
     mlflow_tracking_uri: str = ""  # empty: MLFLOW_TRACKING_URI, else SQLite under mlflow/
     prefect_home: Path = Field(default_factory=lambda: project_root() / ".prefect")
+    corpus_path: str = ""  # empty: <data_dir>/corpus, what train-encoder/scheduled-retrain featurizes first
+    retrain_cron: str = "0 3 * * 1"  # train-encoder/scheduled-retrain: Mondays 03:00 (in retrain_timezone)
+    retrain_timezone: str = "UTC"
 
     @property
     def store(self) -> str:
         return self.store_path or str(self.data_dir / "store.zarr")
+
+    @property
+    def corpus(self) -> str:
+        return self.corpus_path or str(self.data_dir / "corpus")
 
     @property
     def tracking_uri(self) -> str:

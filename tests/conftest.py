@@ -51,3 +51,29 @@ def demo_corpus(tmp_path_factory) -> Path:
         failed = table.loc[table["status"] != "ok", ["source", "reason"]].head().to_string()
         pytest.fail(f"the demo corpus in {folder} mostly failed to convert:\n{failed}")
     return manifest
+
+
+@pytest.fixture(scope="session")
+def midi_dir(tmp_path_factory):
+    """Real MIDI files for training tests: 14 multitrack songs of 8 to 16 bars (drums, bass, chords, melody)."""
+    import random
+
+    from tests.synthetic_corpus import song_midi
+
+    folder = tmp_path_factory.mktemp("midi")
+    for k in range(14):
+        (folder / f"song{k:02d}.mid").write_bytes(song_midi(random.Random(100 + k), min_bars=8, max_bars=16))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def store_path(tmp_path_factory, midi_dir) -> str:
+    """The 14 songs of ``midi_dir`` featurized into a store (treat as read-only)."""
+    from bat.featurize import featurize_bytes
+    from bat.store.writer import StoreWriter, write_part
+
+    path = str(tmp_path_factory.mktemp("store") / "store.zarr")
+    songs = [featurize_bytes(str(f), f.read_bytes()) for f in sorted(midi_dir.glob("*.mid"))]
+    with StoreWriter(path) as writer:
+        writer.commit(write_part(path, songs), [])
+    return path

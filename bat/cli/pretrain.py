@@ -47,6 +47,7 @@ def pretrain(
     register: bool = typer.Option(
         True, "--register/--no-register", help="Register the trained model as bat-encoder in the MLflow registry."
     ),
+    tag: list[str] = typer.Option(None, "--tag", help="KEY=VALUE tag of the MLflow run and model version; repeatable."),
 ) -> None:
     """Pretrain the encoder by masked-beat prediction; report held-out AUROC/F1 against the baselines."""
     import json
@@ -66,6 +67,10 @@ def pretrain(
         raise typer.BadParameter("ZeRO stage must be 0, 1 or 2", param_hint="--zero-stage")
     if ds_config is not None and not ds_config.is_file():
         raise typer.BadParameter(f"{ds_config} is not a file", param_hint="--ds-config")
+    bad_tags = [t for t in tag or [] if "=" not in t]
+    if bad_tags:
+        raise typer.BadParameter(f"tags must be KEY=VALUE, got {bad_tags}", param_hint="--tag")
+    tags = dict(t.split("=", 1) for t in tag or [])
     if not store:
         from bat.settings import get_settings
 
@@ -100,7 +105,9 @@ def pretrain(
                 f"{entry['steps_per_s']:.2f} steps/s  {entry['beats_per_s']:,.0f} beats/s"
             )
 
-    outcome = train_and_register(cfg, out, compare_plain=compare_plain, resume=resume, register=register, on_log=log)
+    outcome = train_and_register(
+        cfg, out, compare_plain=compare_plain, resume=resume, register=register, tags=tags or None, on_log=log
+    )
     if outcome is None:  # not rank 0
         return
     for table in report_tables(outcome.report):

@@ -12,11 +12,14 @@ MLflow and gets the outcome.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from bat.train.recipe import PretrainConfig, run_pretrain
+
+OUTCOME_FILE = "outcome.json"  # in the output folder, for launchers that ran training in another process
 
 
 @dataclass
@@ -24,6 +27,11 @@ class TrainingOutcome:
     report: dict  # run_pretrain's report (report.json)
     run_id: str  # the MLflow run
     registration: dict | None  # register_encoder's decision: version, alias, the comparison; None if not registered
+
+    def summary(self) -> dict:
+        """What ``outcome.json`` keeps: the run, the registry's decision and the held-out scores."""
+        scores = {"model": self.report["model"], "baselines": self.report["baselines"]}
+        return {"run_id": self.run_id, "registration": self.registration, "scores": scores}
 
 
 def heldout_loss_fn(cfg: PretrainConfig, feature_names: list[str], store=None):
@@ -111,7 +119,12 @@ def train_and_register(
             tags={"steps": str(steps), **(tags or {})},
             champion_loss_fn=heldout_loss_fn(cfg, _feature_names(out), store),
         )
-    return TrainingOutcome(report=report, run_id=run_id, registration=registration)
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient().set_tag(run_id, "registry.version", registration["version"])
+    outcome = TrainingOutcome(report=report, run_id=run_id, registration=registration)
+    (out / OUTCOME_FILE).write_text(json.dumps(outcome.summary(), indent=2))
+    return outcome
 
 
 def _feature_names(out: Path) -> list[str]:

@@ -82,16 +82,22 @@ def free_port() -> int:
 
 
 def ensure_process_group(on_gpu: bool) -> tuple[int, int]:
-    """Join (or, outside a launcher, create a one-process) torch.distributed group; returns (rank, world_size)."""
-    if not torch.distributed.is_initialized():
-        import deepspeed
+    """Join the launcher's torch.distributed group, or outside a launcher create a world of one on a free
+    loopback port; returns (rank, world_size).
 
-        if "RANK" not in os.environ:  # not under a launcher: a world of one
-            os.environ.update(
-                {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "RANK": "0", "WORLD_SIZE": "1",
-                 "LOCAL_RANK": "0"}
-            )
-        deepspeed.init_distributed(dist_backend="nccl" if on_gpu else "gloo", verbose=False)
+    A world of one is set up without writing RANK/MASTER_PORT into the environment: processes this one starts
+    later (a Prefect runner's flow runs, a DeepSpeed launcher) must not believe they are rank 0 of it.
+    ``RANK`` in the environment is what says "under a launcher"."""
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if on_gpu else "gloo"
+        if "RANK" in os.environ:  # under a launcher (deepspeed, torchrun): env:// rendezvous
+            import deepspeed
+
+            deepspeed.init_distributed(dist_backend=backend, verbose=False)
+        else:
+            os.environ.setdefault("LOCAL_RANK", "0")  # DeepSpeed's engine insists; harmless without RANK
+            init = f"tcp://127.0.0.1:{free_port()}"
+            torch.distributed.init_process_group(backend, init_method=init, rank=0, world_size=1)
     return torch.distributed.get_rank(), torch.distributed.get_world_size()
 
 

@@ -45,11 +45,13 @@ def test_compose_stack_is_coherent():
 
 
 def test_prefect_yaml_lists_the_served_deployments():
-    from flows.deployments import DEPLOYMENTS
+    from flows.deployments import deployments
 
     project = yaml.safe_load((REPO / "prefect.yaml").read_text())
     listed = {(d["entrypoint"], d["name"]) for d in project["deployments"]}
-    served = {(spec.flow.replace(".", "/").replace(":", ".py:", 1), spec.name) for spec in DEPLOYMENTS}
+    served = {(spec.flow.replace(".", "/").replace(":", ".py:", 1), spec.name) for spec in deployments()}
     assert listed == served
+    crons = {d["name"]: [s["cron"] for s in d.get("schedules") or []] for d in project["deployments"]}
+    assert crons == {spec.name: [spec.cron] if spec.cron else [] for spec in deployments()}
     for entrypoint, _ in listed:
         assert (REPO / entrypoint.split(":")[0]).is_file()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 
 import mlflow
 import numpy as np
@@ -18,14 +17,11 @@ from typer.testing import CliRunner
 
 from bat.cli import app
 from bat.data.synthetic import SyntheticStore
-from bat.featurize import featurize_bytes
 from bat.registry.models import register_encoder
 from bat.registry.pipeline import heldout_loss_fn, train_and_register
 from bat.registry.tracking import dataset_identity
 from bat.store import open_store
-from bat.store.writer import StoreWriter, write_part
 from bat.train import PretrainConfig, load_encoder
-from tests.synthetic_corpus import song_midi
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -34,24 +30,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def midi_dir(tmp_path_factory):
-    """14 multitrack songs of 8 to 16 bars (drums, bass, chords, melody) as MIDI files."""
-    folder = tmp_path_factory.mktemp("midi")
-    for k in range(14):
-        (folder / f"song{k:02d}.mid").write_bytes(song_midi(random.Random(100 + k), min_bars=8, max_bars=16))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory, midi_dir) -> str:
-    path = str(tmp_path_factory.mktemp("store") / "store.zarr")
-    songs = [featurize_bytes(str(f), f.read_bytes()) for f in sorted(midi_dir.glob("*.mid"))]
-    with StoreWriter(path) as writer:
-        writer.commit(write_part(path, songs), [])
-    return path
 
 
 @pytest.fixture(scope="module")
