@@ -99,7 +99,9 @@ def deepspeed_command(cfg: PretrainConfig, out: Path, num_gpus: int, hostfile: s
 
 
 @task(cache_policy=NO_CACHE)
-def train(cfg: PretrainConfig, out: Path, launcher: str, num_gpus: int, hostfile: str | None, tags: dict) -> dict:
+def train(
+    cfg: PretrainConfig, out: Path, compare_plain: bool, launcher: str, num_gpus: int, hostfile: str | None, tags: dict
+) -> dict:
     """Train, track and register; returns the report's scores and the registry's decision."""
     logger = get_run_logger()
     if launcher == "in-process":
@@ -108,9 +110,11 @@ def train(cfg: PretrainConfig, out: Path, launcher: str, num_gpus: int, hostfile
         def log(name: str, entry: dict) -> None:
             logger.info("%s step %d: loss %.4f, %.0f beats/s", name, entry["step"], entry["loss"], entry["beats_per_s"])
 
-        train_and_register(cfg, out, tags=tags, on_log=log)
+        train_and_register(cfg, out, compare_plain=compare_plain, tags=tags, on_log=log)
     else:
         command = deepspeed_command(cfg, out, num_gpus, hostfile, tags)
+        if not compare_plain:
+            command.append("--no-compare-plain")
         logger.info("launching: %s", " ".join(command))
         env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
         done = subprocess.run(command, cwd=project_root(), env=env, capture_output=True, text=True)
@@ -130,6 +134,7 @@ def train_encoder(
     lr: float = 1e-3,
     zero_stage: int = 0,
     eval_every: int = 0,
+    compare_plain: bool = True,
     launcher: str = "in-process",
     num_gpus: int = 0,
     hostfile: str | None = None,
@@ -144,6 +149,7 @@ def train_encoder(
         store: The featurized store (default: BAT_STORE_PATH or data/store.zarr).
         config: Model size: tiny, small or base.
         steps, batch_size, max_len, lr, zero_stage, eval_every: Training settings, as for ``bat pretrain``.
+        compare_plain: Also train the plain encoder (no pair features) as a baseline in the report.
         launcher: "in-process" (this process, one rank) or "deepspeed" (the launcher: GPUs, ranks, nodes).
         num_gpus: With the deepspeed launcher: processes per node (default: every GPU it finds).
         hostfile: With the deepspeed launcher: a hostfile for several nodes (see infra/hostfile.example).
@@ -175,7 +181,7 @@ def train_encoder(
         return {"skipped": True, "reason": message, "previous": before, "fingerprint": fp["fingerprint"]}
     run_dir = Path(out) if out else settings.data_dir.parent / "runs" / "train-encoder" / time.strftime("%Y%m%d-%H%M%S")
     tags = {FINGERPRINT_TAG: fp["fingerprint"], "trigger": "train-encoder"}
-    outcome = train(cfg, run_dir, launcher, num_gpus, hostfile, tags)
+    outcome = train(cfg, run_dir, compare_plain, launcher, num_gpus, hostfile, tags)
     result = {"skipped": False, "fingerprint": fp["fingerprint"], "out": str(run_dir), "featurized": featurized,
               "n_songs": fp["n_songs"], "n_beats": fp["n_beats"], **outcome}
     create_markdown_artifact(_markdown(result), key="train-encoder-summary", description="train-encoder outcome")

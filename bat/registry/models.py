@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -170,14 +171,16 @@ def register_encoder(
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id):
         config_path = Path(tmp) / "config.json"
         config_path.write_text(json.dumps(config, indent=2))
-        info = mlflow.pyfunc.log_model(
-            name="encoder",
-            python_model=EncoderModel(),
-            artifacts={"checkpoint": str(checkpoint), "config": str(config_path)},
-            signature=signature(len(config["feature_names"]), len(config["descriptor_names"])),
-            pip_requirements=PIP_REQUIREMENTS,
-            registered_model_name=name,
-        )
+        with warnings.catch_warnings():  # MLflow nags about type hints and input examples; the signature is explicit
+            warnings.filterwarnings("ignore", message=".*(type hints|input example|CloudPickle).*")
+            info = mlflow.pyfunc.log_model(
+                name="encoder",
+                python_model=EncoderModel(),
+                artifacts={"checkpoint": str(checkpoint), "config": str(config_path)},
+                signature=signature(len(config["feature_names"]), len(config["descriptor_names"])),
+                pip_requirements=PIP_REQUIREMENTS,
+                registered_model_name=name,
+            )
         version = str(info.registered_model_version)
         champion = _champion(client, name)
         champion_loss, basis = None, "no champion"
