@@ -54,12 +54,12 @@ def model_rate(store_spec: str, args, pairwise: bool, batches: list[dict]) -> fl
         device=args.device,
     )
     recipe = PretrainRecipe(cfg).setup()
-    recipe.train_step(batches[0])  # warm-up
+    recipe.train_step([batches[0]])  # warm-up
     if recipe.device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     for b in batches[1:]:
-        recipe.train_step(b)
+        recipe.train_step([b])
     if recipe.device.type == "cuda":
         torch.cuda.synchronize()
     return (len(batches) - 1) * args.batch / (time.perf_counter() - t0)
