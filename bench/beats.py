@@ -1,13 +1,18 @@
 """How well bat finds beats and downbeats where the tempo map cannot be trusted: MIDI performances and audio.
 
     .venv/bin/python bench/beats.py [--demo data/demo-corpus] [--pop 20] [--audio 4] [--seed 0]
+        [--kinds "folk song,fiddle tune"] [--truth score|tempo_map]
 
 1. Humanized performances. Quantized corpus MIDI (the demo corpus: chorales, Essen folk songs, fiddle
    tunes, Renaissance polyphony...; and pop-style multitrack files from ``pop_midi.pop_song``) is played
    back with a smooth tempo drift (±15%, times a global factor 0.8-1.25), ±25 ms onset jitter and velocity
-   noise (tests/beats/humanize.py), written at 120 qpm with no meter. bat's performance tracker
+   noise (tests/beats/performed.py), written at 120 qpm with no meter. bat's performance tracker
    (``track_notes``: onset activation from the notes, madmom's DBN, level and bar choice) recovers the
-   grid; beat and downbeat F-measure (mir_eval, ±70 ms) are scored against the warped true grid.
+   grid; beat and downbeat F-measure (mir_eval, ±70 ms) are scored against the warped true grid. The true
+   grid is the score's (tests/beats/truth.py): pretty_midi's beat convention (the denominator's note, the
+   dotted note in 6/8, 9/8, 12/8) in every full bar, while the partial bars music21 writes as bars of their
+   own meter (a jig's 1/8 pickup and 5/8 repeat-cut bar) carry on the beat around them. ``--truth tempo_map``
+   scores against pretty_midi's grid as it is, which beats such bars in eighths or sixteenths.
 2. Audio. ``--audio`` pieces of each kind, and three named scores (a chorale, Maple Leaf Rag, a Mozart
    quartet movement, rendered from their quantized MIDI), are rendered with FluidSynth (under a timeout)
    and tracked three ways: bat on the MIDI notes, bat on the audio (``track_audio``: madmom's RNN beat
@@ -36,7 +41,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import pretty_midi  # noqa: E402
 
-from bat.beats.grid import beat_grid  # noqa: E402
 from bat.beats.tracking import track_audio, track_notes  # noqa: E402
 from bat.ingest.audio import load_audio  # noqa: E402
 from bat.ingest.midi import load_midi  # noqa: E402
@@ -133,7 +137,10 @@ def main() -> None:
     parser.add_argument("--pop", type=int, default=20, help="pop-style files to generate")
     parser.add_argument("--audio", type=int, default=3, help="pieces of each kind to render and track as audio")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kinds", default=None, help="comma-separated kinds to run (chorale, folk song, fiddle tune, pop...)")
+    parser.add_argument("--truth", choices=("score", "tempo_map"), default="score", help="the true grid, see above")
     args = parser.parse_args()
+    kinds = set(args.kinds.split(",")) if args.kinds else None
     table = Table()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -141,7 +148,9 @@ def main() -> None:
         rendered: dict[str, int] = defaultdict(int)
         for index, source in enumerate(files):
             kind = kind_of(source)
-            performance = humanize(source, seed=args.seed + index)
+            if kinds is not None and kind not in kinds:
+                continue
+            performance = humanize(source, seed=args.seed + index, truth=args.truth)
             played = folder / f"played_{index}.mid"
             performance.midi.write(str(played))
             song = load_midi(played)
@@ -157,19 +166,18 @@ def main() -> None:
                 rendered[kind] += 1
                 audio_bench(table, kind, played, performance.beats, performance.downbeats, song, folder / f"played_{index}.wav", "humanized")
                 if named:
-                    score_bench(table, named, source, folder / f"score_{index}.mid")
+                    score_bench(table, named, source, folder / f"score_{index}.mid", args.truth)
             print(f"\r{index + 1}/{len(files)} files", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     table.print()
 
 
-def score_bench(table: Table, name: str, source: str, copy: Path) -> None:
+def score_bench(table: Table, name: str, source: str, copy: Path, truth: str = "score") -> None:
     """A quantized score rendered as it is written. FluidSynth 2.3.1 hangs on music21's 10,080-tick files,
     so the notes are copied first into a 960-tick file (humanize with every deviation at zero)."""
-    exact = humanize(source, config=HumanizeConfig(drift=0.0, tempo_range=(1.0, 1.0), jitter=0.0, velocity_noise=0))
+    exact = humanize(source, config=HumanizeConfig(drift=0.0, tempo_range=(1.0, 1.0), jitter=0.0, velocity_noise=0), truth=truth)
     exact.midi.write(str(copy))
-    grid = beat_grid(load_midi(source))
-    audio_bench(table, name, copy, grid.times, grid.times[grid.downbeats], load_midi(copy), copy.with_suffix(".wav"), "score")
+    audio_bench(table, name, copy, exact.beats, exact.downbeats, load_midi(copy), copy.with_suffix(".wav"), "score")
 
 
 def audio_bench(table: Table, kind: str, midi: Path, beats, downbeats, song, wav: Path, what: str) -> None:

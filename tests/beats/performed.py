@@ -4,7 +4,9 @@ A human player drifts in tempo, places onsets a little early or late and varies 
 that way keeps none of the score's tempo map. ``humanize`` does the same to a quantized file: a smooth
 tempo curve (a global tempo factor times up to ±15% drift), uniform onset jitter (±25 ms) and velocity
 noise, written at a constant 120 qpm with no time signature, as a recording sequencer leaves it. The
-warped tempo-map beats are the ground truth the trackers are scored against (tests and bench/beats.py).
+warped score beats are the ground truth the trackers are scored against (tests and bench/beats.py): by
+default the musical grid of ``truth.score_grid`` (partial bars carry on the beat around them), or with
+``truth="tempo_map"`` pretty_midi's grid as it is (which beats a jig's 5/8 repeat-cut bar in eighths).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pretty_midi
 
 from bat.beats.grid import beat_grid
 from bat.ingest.midi import load_midi
+from tests.beats.truth import score_grid
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,18 @@ def tempo_curve(duration: float, rng: np.random.Generator, config: HumanizeConfi
     return grid, performed - performed[0]
 
 
-def humanize(path, seed: int = 0, config: HumanizeConfig = HumanizeConfig()) -> Performance:
-    """A performance of the quantized file at ``path``, with its true beat grid."""
+def humanize(path, seed: int = 0, config: HumanizeConfig = HumanizeConfig(), truth: str = "score") -> Performance:
+    """A performance of the quantized file at ``path``, with its true beat grid (``truth``: "score" or
+    "tempo_map", see the module docstring)."""
     rng = np.random.default_rng(seed)
     song = load_midi(path)
-    grid = beat_grid(song)
+    if truth == "score":
+        times, downbeats, beats_in_bar = score_grid(song)
+    elif truth == "tempo_map":
+        grid = beat_grid(song)
+        times, downbeats, beats_in_bar = grid.times, grid.downbeats, grid.beats_in_bar
+    else:
+        raise ValueError(f"unknown truth {truth!r}: 'score' or 'tempo_map'")
     score_time, performed = tempo_curve(song.end_time, rng, config)
     warp = lambda t: np.interp(t, score_time, performed)  # noqa: E731
     midi = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)
@@ -69,6 +79,6 @@ def humanize(path, seed: int = 0, config: HumanizeConfig = HumanizeConfig()) -> 
                 inst.notes.append(pretty_midi.Note(int(v), int(p), float(s), float(e)))
             midi.instruments.append(inst)
     last_onset = max(song.notes.start.max() if len(song.notes) else 0.0, song.drums.start.max() if len(song.drums) else 0.0)
-    keep = grid.times <= last_onset + 1e-6  # beats after the last onset are not audible
-    beats = warp(grid.times[keep])
-    return Performance(midi, beats, beats[grid.downbeats[keep]], grid.beats_in_bar[keep])
+    keep = times <= last_onset + 1e-6  # beats after the last onset are not audible
+    beats = warp(times[keep])
+    return Performance(midi, beats, beats[downbeats[keep]], beats_in_bar[keep])

@@ -45,3 +45,52 @@ def f_measure(reference: np.ndarray, estimate: np.ndarray) -> float:
     import mir_eval
 
     return float(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(reference), mir_eval.beat.trim_beats(estimate)))
+
+
+SCALE = (62, 64, 66, 67, 69, 71, 73, 74)  # D major
+
+
+def march(bars: int = 24, qpm: float = 110.0) -> Piece:
+    """A 2/4 tune, one line, with an eighth-note pickup: quarter, two eighths | quarter, quarter, a half
+    note closing every fourth bar."""
+    piece = Piece(qpm=qpm, time_signatures=[(1, 8, 0.0), (2, 4, 0.5)])
+    piece.notes.append(N(SCALE[4], 0.0, 0.5))
+    for bar in range(bars):
+        t0 = 0.5 + 2 * bar
+        step = (bar * 3) % 5
+        if bar % 4 == 3:
+            piece.notes += [N(SCALE[step], t0, 1.5, velocity=85), N(SCALE[4], t0 + 1.5, 0.5)]
+        elif bar % 2 == 0:
+            piece.notes += [N(SCALE[step + 2], t0, 1, velocity=85), N(SCALE[step + 1], t0 + 1, 0.5), N(SCALE[step], t0 + 1.5, 0.5)]
+        else:
+            piece.notes += [N(SCALE[step], t0, 1, velocity=85), N(SCALE[step + 2], t0 + 1, 1)]
+    return piece
+
+
+def jig(parts: int = 2, bars: int = 8, qpm: float = 120.0) -> Piece:
+    """A 6/8 jig written as music21 writes an ABC tune with repeats: a 1/8 pickup bar, then in each part
+    ``bars`` - 1 full bars and a 5/8 bar cut by the repeat sign, whose missing eighth is the next pickup
+    (another 1/8 bar). A dotted quarter opens each bar, three eighths answer it."""
+    signatures = [(1, 8, 0.0)]
+    piece = Piece(qpm=qpm)
+    piece.notes.append(N(SCALE[4], 0.0, 0.5))
+    t = 0.5
+    for part in range(parts):
+        signatures.append((6, 8, t))
+        for bar in range(bars):
+            step = (bar * 2 + part) % 4
+            last = bar == bars - 1
+            if last:
+                signatures.append((5, 8, t))
+                piece.notes += [N(SCALE[step + 1], t, 1.0, velocity=85), N(SCALE[step], t + 1.0, 0.5), N(SCALE[0], t + 1.5, 1.0)]
+                t += 2.5
+                if part < parts - 1:
+                    signatures.append((1, 8, t))
+                    piece.notes.append(N(SCALE[4], t, 0.5))
+                    t += 0.5
+            else:
+                piece.notes += [N(SCALE[step + 2], t, 1.5, velocity=85)]
+                piece.notes += [N(SCALE[step + 3 - k], t + 1.5 + 0.5 * k, 0.5, velocity=80) for k in range(3)]
+                t += 3.0
+    piece.time_signatures = signatures
+    return piece

@@ -9,12 +9,16 @@ from bat.beats.select import select_grid
 from bat.featurize import featurize_path
 from bat.ingest.midi import load_midi
 from tests.beats.performed import humanize
-from tests.beats.pieces import f_measure, groove, hymn, write
+from tests.beats.pieces import f_measure, groove, hymn, jig, march, write
+
+PIECES = {"groove": groove, "hymn": hymn, "march": march, "jig": lambda: jig(parts=3)}
 
 
-@pytest.mark.parametrize("name,seed", [("groove", 3), ("hymn", 5)])
+@pytest.mark.parametrize("name,seed", [("groove", 3), ("hymn", 5), ("march", 1), ("jig", 2)])
 def test_tracked_grid_matches_the_performed_beats(tmp_path, name, seed):
-    piece = {"groove": groove, "hymn": hymn}[name]()
+    """A single line (a 2/4 march, a 6/8 jig with music21's partial bars) as well as textures: the beat
+    level, the bar length (2/4 and 6/8, not 4/4 and 12/8) and the phase behind a pickup."""
+    piece = PIECES[name]()
     performance = humanize(write(piece, tmp_path, f"{name}.mid"), seed=seed)
     path = tmp_path / f"played_{name}.mid"
     performance.midi.write(str(path))
@@ -23,7 +27,7 @@ def test_tracked_grid_matches_the_performed_beats(tmp_path, name, seed):
     assert grid.source == "madmom_midi"
     assert f_measure(performance.beats, grid.times) >= 0.9
     assert f_measure(performance.downbeats, grid.times[grid.downbeats]) >= 0.8
-    expected = {"groove": (4, 4), "hymn": (3, 4)}[name]
+    expected = {"groove": (4, 4), "hymn": (3, 4), "march": (2, 4), "jig": (6, 8)}[name]
     assert (int(grid.numerator[0]), int(grid.denominator[0])) == expected
     assert 0.0 < choice.confidence <= 1.0 and "madmom_midi meter=" in choice.evidence
 
