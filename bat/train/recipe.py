@@ -228,6 +228,13 @@ class PretrainRecipe:
             for old in sorted(folder.glob("step*"))[:-KEEP_CHECKPOINTS]:
                 shutil.rmtree(old, ignore_errors=True)
 
+    def clear_training_state(self, folder: str | Path) -> None:
+        """Delete the checkpoints in ``folder`` (rank 0; the other ranks wait for it)."""
+        if self.rank == 0:
+            shutil.rmtree(folder, ignore_errors=True)
+        if self.world_size > 1:
+            torch.distributed.barrier()
+
     def resume(self, folder: str | Path) -> bool:
         """Continue from the newest checkpoint in ``folder`` (False if there is none)."""
         folder = Path(folder)
@@ -338,6 +345,8 @@ def run_pretrain(
     for name in names:
         recipe = PretrainRecipe(replace(cfg, pairwise=name == "model" and cfg.pairwise), store=store).setup()
         folder = out / "checkpoints" / name
+        if not resume:  # a fresh run in a used folder: its old checkpoints must not outrank the new ones
+            recipe.clear_training_state(folder)
         resumed_at = recipe.step if resume and recipe.resume(folder) else None
         history = recipe.train(
             on_log=(lambda e, n=name: on_log(n, e)) if on_log else None,

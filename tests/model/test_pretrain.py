@@ -132,3 +132,13 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, small_stor
     other = PretrainRecipe(replace(cfg, batch_size=4), store=small_store).setup()
     with pytest.raises(ValueError, match="batch_size=3"):
         other.resume(tmp_path)
+
+
+def test_a_fresh_run_in_a_used_folder_starts_over(tmp_path, small_store):
+    cfg = PretrainConfig(steps=4, batch_size=2, max_len=32, checkpoint_every=2, log_every=2)
+    run_pretrain(replace(cfg, steps=6), tmp_path, compare_plain=False, store=small_store)
+    report = run_pretrain(cfg, tmp_path, compare_plain=False, store=small_store)  # no resume: from step 0
+    assert report["train"]["resumed_at"]["model"] is None and report["train"]["history"][-1]["step"] == 4
+    folder = tmp_path / "checkpoints" / "model"
+    assert sorted(p.name for p in folder.glob("step*")) == ["step000000002", "step000000004"]
+    assert (folder / "latest").read_text() == "step000000004"
