@@ -1,7 +1,7 @@
 """How well bat finds beats and downbeats where the tempo map cannot be trusted: MIDI performances and audio.
 
     .venv/bin/python bench/beats.py [--demo data/demo-corpus] [--pop 20] [--audio 4] [--seed 0]
-        [--kinds "folk song,fiddle tune"] [--truth score|tempo_map]
+        [--kinds "folk song,fiddle tune"] [--truth score|tempo_map] [--audio-only]
 
 1. Humanized performances. Quantized corpus MIDI (the demo corpus: chorales, Essen folk songs, fiddle
    tunes, Renaissance polyphony...; and pop-style multitrack files from ``pop_midi.pop_song``) is played
@@ -15,9 +15,13 @@
    scores against pretty_midi's grid as it is, which beats such bars in eighths or sixteenths.
 2. Audio. ``--audio`` pieces of each kind, and three named scores (a chorale, Maple Leaf Rag, a Mozart
    quartet movement, rendered from their quantized MIDI), are rendered with FluidSynth (under a timeout)
-   and tracked three ways: bat on the MIDI notes, bat on the audio (``track_audio``: madmom's RNN beat
-   activation, bars from the basic-pitch transcription), and madmom alone (RNNDownBeatProcessor +
-   DBNDownBeatTrackingProcessor, 3 or 4 beats a bar). The transcription is scored by onset-only F1.
+   and tracked: bat on the MIDI notes; bat on the audio (``track_audio``: madmom's RNN beat activation,
+   bars from the basic-pitch transcription and madmom's downbeat RNN together, ``bat.beats.audio_bars``),
+   and the same with bars from the transcription alone (as before audio_bars); and madmom alone
+   (RNNDownBeatProcessor + DBNDownBeatTrackingProcessor, 3 or 4 beats a bar). The transcription is scored
+   by onset-only F1; one line per audio file goes to stderr. ``--audio-only`` skips the files not rendered.
+Beat F-measure is the target; mir_eval's AMLt (continuity at any allowed metrical level) is shown next to
+it for information, since it forgives the double/half-tempo and off-beat errors F counts.
 Times are seconds of computing per minute of music, on this machine.
 """
 
@@ -41,7 +45,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import pretty_midi  # noqa: E402
 
-from bat.beats.tracking import track_audio, track_notes  # noqa: E402
+from bat.beats.audio_bars import downbeat_activation  # noqa: E402
+from bat.beats.tracking import audio_activation, track_activation, track_notes  # noqa: E402
 from bat.ingest.audio import load_audio  # noqa: E402
 from bat.ingest.midi import load_midi  # noqa: E402
 from bat.ingest.sources import expand_inputs  # noqa: E402
@@ -92,6 +97,16 @@ def madmom_alone(samples: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray
     return result[:, 0], result[result[:, 1] == 1, 0]
 
 
+def aml_t(reference, estimate) -> float:
+    """mir_eval's AMLt: the share of beats in correct runs, allowing double/half tempo and the off-beat. Shown for
+    information next to F-measure (the targets are on F): it forgives exactly the level errors bat works to avoid."""
+    import mir_eval
+
+    if len(reference) < 2 or len(estimate) < 2:
+        return 0.0
+    return float(mir_eval.beat.continuity(mir_eval.beat.trim_beats(np.asarray(reference)), mir_eval.beat.trim_beats(np.asarray(estimate)))[3])
+
+
 def onset_f1(reference: np.ndarray, estimate: np.ndarray) -> float:
     import mir_eval
 
@@ -110,12 +125,14 @@ class Table:
                 self.rows[(section, kind)][name].append(value)
 
     def print(self) -> None:
-        print(f"\n{'method':<36}{'kind':<13}{'n':>4}{'beat F':>8}{'down F':>8}{'onset F1':>9}{'s/min':>7}")
+        print(f"\n{'method':<44}{'kind':<13}{'n':>4}{'beat F':>8}{'down F':>8}{'AMLt*':>8}{'onset F1':>9}{'s/min':>7}")
         for (section, kind), values in sorted(self.rows.items()):
             n = len(values["seconds"])
             mean = lambda name: f"{np.mean(values[name]):.3f}" if values.get(name) else "-"  # noqa: E731
             per_minute = 60 * np.sum(values["seconds"]) / max(np.sum(values["duration"]), 1e-9)
-            print(f"{section:<36}{kind:<13}{n:>4}{mean('beat'):>8}{mean('down'):>8}{mean('onset'):>9}{per_minute:>7.2f}")
+            print(f"{section:<44}{kind:<13}{n:>4}{mean('beat'):>8}{mean('down'):>8}{mean('amlt'):>8}{mean('onset'):>9}{per_minute:>7.2f}")
+        print("* AMLt: mir_eval beat continuity at any allowed metrical level (double/half tempo, off-beat), for "
+              "information only; the targets are on beat and downbeat F-measure.")
 
 
 def corpus(demo: Path | None, pops: int, folder: Path, seed: int) -> list[str]:
@@ -139,6 +156,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", default=None, help="comma-separated kinds to run (chorale, folk song, fiddle tune, pop...)")
     parser.add_argument("--truth", choices=("score", "tempo_map"), default="score", help="the true grid, see above")
+    parser.add_argument("--audio-only", action="store_true", help="track only the files rendered as audio (a quick audio run)")
     args = parser.parse_args()
     kinds = set(args.kinds.split(",")) if args.kinds else None
     table = Table()
@@ -150,21 +168,26 @@ def main() -> None:
             kind = kind_of(source)
             if kinds is not None and kind not in kinds:
                 continue
+            named = next((name for name, stem in NAMED.items() if source.endswith(stem + ".mid")), None)
+            to_render = bool(shutil.which("fluidsynth")) and (rendered[kind] < args.audio or named is not None)
+            if args.audio_only and not to_render:
+                continue
             performance = humanize(source, seed=args.seed + index, truth=args.truth)
             played = folder / f"played_{index}.mid"
             performance.midi.write(str(played))
             song = load_midi(played)
-            started = time.perf_counter()
-            tracked = track_notes(song)
-            seconds = time.perf_counter() - started
-            downbeats = tracked.times[tracked.beat_in_bar == 0]
-            beat_f, down_f = f_measure(performance.beats, tracked.times), f_measure(performance.downbeats, downbeats)
-            table.add("humanized: bat on notes", kind, beat=beat_f, down=down_f, seconds=seconds, duration=song.end_time)
-            table.add("humanized: bat on notes", "all", beat=beat_f, down=down_f, seconds=seconds, duration=song.end_time)
-            named = next((name for name, stem in NAMED.items() if source.endswith(stem + ".mid")), None)
-            if shutil.which("fluidsynth") and (rendered[kind] < args.audio or named):
+            if not args.audio_only:
+                started = time.perf_counter()
+                tracked = track_notes(song)
+                seconds = time.perf_counter() - started
+                beat_f, down_f = f_measure(performance.beats, tracked.times), f_measure(performance.downbeats, downbeats_of(tracked))
+                amlt = aml_t(performance.beats, tracked.times)
+                for group in (kind, "all"):
+                    table.add("humanized: bat on notes", group, beat=beat_f, down=down_f, amlt=amlt, seconds=seconds, duration=song.end_time)
+            if to_render:
                 rendered[kind] += 1
-                audio_bench(table, kind, played, performance.beats, performance.downbeats, song, folder / f"played_{index}.wav", "humanized")
+                audio_bench(table, kind, played, performance.beats, performance.downbeats, song, folder / f"played_{index}.wav", "humanized",
+                            f"{Path(source).parent.name}/{Path(source).stem}")
                 if named:
                     score_bench(table, named, source, folder / f"score_{index}.mid", args.truth)
             print(f"\r{index + 1}/{len(files)} files", end="", file=sys.stderr, flush=True)
@@ -177,34 +200,50 @@ def score_bench(table: Table, name: str, source: str, copy: Path, truth: str = "
     so the notes are copied first into a 960-tick file (humanize with every deviation at zero)."""
     exact = humanize(source, config=HumanizeConfig(drift=0.0, tempo_range=(1.0, 1.0), jitter=0.0, velocity_noise=0), truth=truth)
     exact.midi.write(str(copy))
-    audio_bench(table, name, copy, exact.beats, exact.downbeats, load_midi(copy), copy.with_suffix(".wav"), "score")
+    audio_bench(table, name, copy, exact.beats, exact.downbeats, load_midi(copy), copy.with_suffix(".wav"), "score", Path(source).stem)
 
 
-def audio_bench(table: Table, kind: str, midi: Path, beats, downbeats, song, wav: Path, what: str) -> None:
-    """One rendered file, tracked on its notes, on its audio by bat, and by madmom alone."""
+def downbeats_of(tracked) -> np.ndarray:
+    return tracked.times[tracked.beat_in_bar == 0]
+
+
+def audio_bench(table: Table, kind: str, midi: Path, beats, downbeats, song, wav: Path, what: str, name: str = "") -> None:
+    """One rendered file, tracked on its notes, on its audio by bat (bars from the notes and madmom's downbeat
+    RNN together, and from the transcribed notes alone as before), and by madmom alone."""
     if not render(midi, wav):
         print(f"\nfluidsynth failed or timed out on {midi}", file=sys.stderr)
         return
     duration = song.end_time
+
+    def add(section: str, tracked_times, tracked_downbeats, seconds: float, **more) -> tuple[float, float, float]:
+        scores = f_measure(beats, tracked_times), f_measure(downbeats, tracked_downbeats), aml_t(beats, tracked_times)
+        table.add(f"{what}: {section}", kind, beat=scores[0], down=scores[1], amlt=scores[2], seconds=seconds, duration=duration, **more)
+        return scores
+
     started = time.perf_counter()
     tracked = track_notes(song)
-    notes_seconds = time.perf_counter() - started
-    table.add(f"{what}: bat on notes (same files)", kind, beat=f_measure(beats, tracked.times),
-              down=f_measure(downbeats, tracked.times[tracked.beat_in_bar == 0]), seconds=notes_seconds, duration=duration)
+    add("bat on notes (same files)", tracked.times, downbeats_of(tracked), time.perf_counter() - started)
     started = time.perf_counter()
     audio_song, samples, rate = load_audio(str(wav), wav.read_bytes())
     transcribed = time.perf_counter()
-    tracked = track_audio(samples, rate, audio_song)
-    seconds = time.perf_counter() - started
-    table.add(f"{what}: bat on audio", kind, beat=f_measure(beats, tracked.times),
-              down=f_measure(downbeats, tracked.times[tracked.beat_in_bar == 0]),
-              onset=onset_f1(np.concatenate([song.notes.start, song.drums.start]), audio_song.notes.start),
-              seconds=seconds, duration=duration)
+    activation = audio_activation(samples, rate)
+    beat_rnn = time.perf_counter()
+    notes_only = track_activation(activation, audio_song, "madmom_audio", trust_madmom=True)
+    tracked_notes_only = time.perf_counter()
+    madmom_downbeats = downbeat_activation(samples, rate)
+    tracked = track_activation(activation, audio_song, "madmom_audio", trust_madmom=True, audio_downbeats=madmom_downbeats)
+    finished = time.perf_counter()
+    onset = onset_f1(np.concatenate([song.notes.start, song.drums.start]), audio_song.notes.start)
+    add("bat on audio, bars: notes only", notes_only.times, downbeats_of(notes_only), tracked_notes_only - started, onset=onset)
+    audio_seconds = finished - started - (tracked_notes_only - beat_rnn)  # the notes-only tracking is not part of it
+    scores = add("bat on audio, bars: notes+madmom", tracked.times, downbeats_of(tracked), audio_seconds, onset=onset)
     table.add(f"{what}: transcription only", kind, seconds=transcribed - started, duration=duration)
     started = time.perf_counter()
-    madmom_beats, madmom_downbeats = madmom_alone(samples, rate)
-    table.add(f"{what}: madmom alone (audio)", kind, beat=f_measure(beats, madmom_beats),
-              down=f_measure(downbeats, madmom_downbeats), seconds=time.perf_counter() - started, duration=duration)
+    alone_beats, alone_downbeats = madmom_alone(samples, rate)
+    add("madmom alone (audio)", alone_beats, alone_downbeats, time.perf_counter() - started)
+    print(f"\n  {what} {name} ({kind}, {duration / 60:.1f} min): beat F {scores[0]:.3f} down F {scores[1]:.3f} "
+          f"(notes only {f_measure(downbeats, downbeats_of(notes_only)):.3f}) AMLt {scores[2]:.3f} "
+          f"downbeats={tracked.downbeats_by} {60 * audio_seconds / duration:.1f} s/min", file=sys.stderr)
 
 
 if __name__ == "__main__":

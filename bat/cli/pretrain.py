@@ -27,10 +27,10 @@ def pretrain(
     compare_plain: bool = typer.Option(
         True, "--compare-plain/--no-compare-plain", help="Also train the plain encoder as a baseline."
     ),
-    steps: int = typer.Option(1000, "--steps", help="Optimizer steps per model."),
+    steps: int = typer.Option(300, "--steps", help="Optimizer steps per model."),
     batch_size: int = typer.Option(16, "--batch-size", help="Windows per micro-batch, per rank."),
     grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimizer step."),
-    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate."),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate (default: the config's, 3e-3 for tiny)."),
     max_len: int = typer.Option(512, "--max-len", help="Beats per window."),
     mask_rate: float = typer.Option(0.15, "--mask-rate", help="Fraction of beats (or bars) to hide."),
     mask_bars: bool = typer.Option(False, "--mask-bars", help="Hide whole bars instead of single beats."),

@@ -1,7 +1,8 @@
 """The Beat-As-Token encoder: configs, pairwise beat features and the model.
 
 ``pairwise`` (the pair features and their names), ``attention`` (pairwise and relative attention),
-``encoder`` (the model), ``config`` (sizes).
+``copy_head`` (the output's copy path: bits copied from the visible beats a beat points at), ``encoder``
+(the model), ``config`` (sizes).
 """
 
 from bat.model.config import CONFIGS, BatConfig, get_config

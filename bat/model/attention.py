@@ -85,11 +85,15 @@ class PairAttention(nn.Module):
         self.pair_value = nn.Parameter(torch.randn(n_heads, d_pair, self.d) * 0.02)  # U_v (h, e, d)
         self.pair_bias = nn.Parameter(torch.zeros(d_pair, n_heads))  # w (e, h): the per-head pair bias
 
-    def forward(self, x: Tensor, pair_bits: Tensor, key_pad: Tensor) -> Tensor:
-        """x (B, L, D), pair_bits (B, L, L, f) bool, key_pad (B, L) bool True on padding -> (B, L, D)."""
+    def forward(self, x: Tensor, pair_bits: Tensor, key_pad: Tensor, z: Tensor | None = None) -> Tensor:
+        """x (B, L, D), pair_bits (B, L, L, f) bool, key_pad (B, L) bool True on padding -> (B, L, D).
+
+        ``z``: pair_bits @ pair_embed when the caller already made it (the encoder projects the pair bits for
+        this layer and its copy head in one pass); else it is computed here.
+        """
         B, L, _ = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.h, self.d).permute(2, 0, 3, 1, 4)  # each (B, h, L, d)
-        z = bits_matmul(pair_bits, self.pair_embed).to(x.dtype)  # (B, L, L, e)
+        z = (bits_matmul(pair_bits, self.pair_embed) if z is None else z).to(x.dtype)  # (B, L, L, e)
         scale = 1.0 / math.sqrt(self.d)
         # q_i . U_k z_ij / sqrt(d) + w_h . z_ij = (U_k^T q_i / sqrt(d) + w_h) . z_ij: one pass over z for both
         qz = torch.einsum("bhid,hde->bhie", q, self.pair_key.to(x.dtype)) * scale  # (B, h, L, e)

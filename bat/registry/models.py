@@ -45,7 +45,7 @@ class EncoderModel(mlflow.pyfunc.PythonModel):
 
         config = json.loads(Path(context.artifacts["config"]).read_text())
         ckpt = torch.load(context.artifacts["checkpoint"], map_location="cpu", weights_only=True)
-        self.model = BatEncoder(BatConfig(**config["model_config"]))
+        self.model = BatEncoder(BatConfig.from_saved(config["model_config"]))
         self.model.load_state_dict(ckpt["model"])
         self.model.eval()
         self.feature_names = config["feature_names"]

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from bat.data.dataset import EvalWindows, ResumableSampler, StoreHandle, TrainWindows, collate, worker_context
 from bat.data.split import split_songs
 from bat.model import PAIR_FEATURE_NAMES, BatEncoder, get_config
+from bat.model.config import PRESET_LR
 from bat.model.pairwise import DESCRIPTOR_NAMES
 from bat.train.deepspeed_engine import build_engine, ensure_process_group
 from bat.train.evaluate import (
@@ -48,10 +49,10 @@ class PretrainConfig:
     store: str = ""  # featurized store path, or "synthetic:N" for N made-up songs
     model: str = "tiny"  # preset in bat.model.CONFIGS: tiny, small, base
     pairwise: bool = True  # False trains the plain encoder
-    steps: int = 1000  # optimizer steps
+    steps: int = 300  # optimizer steps
     batch_size: int = 16  # windows per micro-batch (per rank)
     grad_accum: int = 1  # micro-batches per optimizer step
-    lr: float = 1e-3  # peak AdamW learning rate (linear warmup, cosine decay to 10%)
+    lr: float | None = None  # peak AdamW learning rate (linear warmup, cosine decay to 10%); None: PRESET_LR
     weight_decay: float = 0.01  # AdamW, on matrices only
     warmup_steps: int = 50  # linear warmup
     grad_clip: float = 1.0  # max gradient norm
@@ -69,6 +70,10 @@ class PretrainConfig:
     log_every: int = 50  # steps between log lines (train loss, throughput)
     eval_every: int = 0  # steps between held-out evaluations during training (0: only at the end)
     checkpoint_every: int = 100  # steps between resumable checkpoints (0: only the last step)
+
+    def __post_init__(self):
+        if self.lr is None:
+            self.lr = PRESET_LR.get(self.model, 1e-3)
 
 
 @dataclass
@@ -316,7 +321,7 @@ def load_encoder(path: str | Path, device: str = "cpu") -> BatEncoder:
     ckpt = torch.load(path, map_location=device, weights_only=True)
     if list(ckpt["pair_feature_names"]) != list(PAIR_FEATURE_NAMES):
         raise ValueError(f"{path}: its pair features differ from this bat version's; retrain or use the matching bat")
-    model = BatEncoder(BatConfig(**ckpt["model_config"]))
+    model = BatEncoder(BatConfig.from_saved(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     return model.to(device)
 

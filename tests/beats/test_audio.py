@@ -70,3 +70,36 @@ def test_audio_formats_are_recognised_and_decoded(tmp_path, fmt, suffix):
     assert rate == 22050 and samples.ndim == 1 and abs(samples.size - 22050) < 2000
     (tmp_path / f"tone{suffix}").write_bytes(data)
     assert expand_inputs([str(tmp_path)]) == [str(tmp_path / f"tone{suffix}")]
+
+
+def test_madmom_downbeats_are_weighed_in_and_recorded_on_a_rendered_piece(tmp_path):
+    """A short 3/4 hymn excerpt: madmom's downbeat RNN hears its bars in the audio, and the grid evidence
+    says which evidence placed them."""
+    from bat.beats.audio_bars import downbeat_activation, downbeat_probability
+    from bat.beats.tracking import audio_activation, track_activation
+    from bat.ingest.audio import load_audio
+    from tests.beats.pieces import hymn
+
+    performance = humanize(write(hymn(bars=10), tmp_path, "hymn.mid"), seed=1)
+    played = tmp_path / "played.mid"
+    performance.midi.write(str(played))
+    wav = render(played, tmp_path / "played.wav")
+    song, samples, rate = load_audio(str(wav), wav.read_bytes())
+    beats, downbeats = performance.beats, performance.downbeats
+
+    heard = downbeat_activation(samples, rate)
+    probability = downbeat_probability(heard, beats, 100)
+    on_downbeats = np.isin(beats, downbeats)
+    assert probability[on_downbeats].mean() > probability[~on_downbeats].mean() + 0.2
+
+    activation = audio_activation(samples, rate)
+    tracked = track_activation(activation, song, "madmom_audio", trust_madmom=True, audio_downbeats=heard)
+    assert tracked.downbeats_by in ("notes", "audio", "notes+audio")
+    assert {"notes_bar_share", "audio_bar_share"} <= set(tracked.evidence)
+    assert tracked.beats_per_bar == 3
+    assert f_measure(downbeats, tracked.times[tracked.beat_in_bar == 0]) >= 0.8
+    notes_only = track_activation(activation, song, "madmom_audio", trust_madmom=True)
+    assert notes_only.downbeats_by == "notes" and "audio_bar_share" not in notes_only.evidence
+
+    featurized = featurize_path(wav)
+    assert f"downbeats={tracked.downbeats_by}" in featurized.grid_evidence and "audio_bar_share=" in featurized.grid_evidence

@@ -71,6 +71,11 @@ def test_served_scheduled_retrain_has_its_schedule_and_runs_by_name(prefect_serv
                              BAT_RETRAIN_CRON="30 4 * * 0")
     log = tmp_path / "serve.log"
     name = "train-encoder/scheduled-retrain"
+    existing = prefect_server.get(f"/deployments/name/{name}")
+    if existing.status_code == 200:  # registered by an earlier test (prefect deploy --all) on this server
+        import httpx
+
+        httpx.delete(f"{prefect_server.url}/deployments/{existing.json()['id']}", timeout=10).raise_for_status()
     with started([str(BIN / "bat"), "serve", "--only", name], env, log) as serve:
         wait_for(lambda: serve.poll() is not None or prefect_server.get(f"/deployments/name/{name}").status_code == 200,
                  120, f"bat serve to register {name}")
