@@ -19,6 +19,17 @@ if importlib.util.find_spec("bat") is None:  # running from a checkout without `
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """One torch thread: the test machines are small and shared, and tiny models gain nothing from more."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _scratch_tracking_store(tmp_path_factory):
     """MLflow runs and registered models of the tests go to a scratch SQLite store, never to mlflow/ in the
     checkout; tests that need their own store set MLFLOW_TRACKING_URI themselves."""

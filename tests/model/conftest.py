@@ -1,5 +1,5 @@
-"""Shared fixtures of the model tests: one torch thread (the test machines are small and shared) and
-stores of synthetic songs (``bat.data.synthetic``) small enough for seconds-long training runs."""
+"""Shared fixtures of the model tests: stores of synthetic songs (``bat.data.synthetic``) small enough for
+seconds-long training runs."""
 
 from __future__ import annotations
 
@@ -7,21 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # ``tests.midi_builder`` etc. under a bare ``pytest`` (no cwd on sys.path)
     sys.path.insert(0, str(ROOT))
 
 from bat.data.synthetic import SyntheticStore  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

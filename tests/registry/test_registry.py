@@ -24,14 +24,6 @@ from bat.store import open_store
 from bat.train import PretrainConfig, load_encoder
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tracking(tmp_path_factory):
     """A fresh SQLite tracking store for this module, as MLFLOW_TRACKING_URI."""
