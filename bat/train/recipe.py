@@ -212,7 +212,6 @@ class PretrainRecipe:
             if on_eval and cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < steps:
                 scores = self.evaluate()
                 on_eval({"step": self.step, **{k: scores[k] for k in ("loss", "auroc_macro", "f1_macro")}})
-                self.model.train()
             if checkpoint_dir and (self.step == steps or cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                 self.save_training_state(checkpoint_dir)
         return history
