@@ -1,7 +1,12 @@
 """How well bat finds beats and downbeats where the tempo map cannot be trusted: MIDI performances and audio.
 
     .venv/bin/python bench/beats.py [--demo data/demo-corpus] [--pop 20] [--audio 4] [--seed 0]
-        [--kinds "folk song,fiddle tune"] [--truth score|tempo_map] [--audio-only]
+        [--kinds "folk song,fiddle tune"] [--truth score|tempo_map] [--audio-only] [--by-meter]
+
+    # tunes drawn at random from the whole folk and fiddle collections, none in the demo corpus or in the
+    # tracker's fitting sample (bench/tune_sample.py): what to expect on a typical tune
+    .venv/bin/python bench/tune_sample.py data/tune-sample
+    .venv/bin/python bench/beats.py --demo data/tune-sample --pop 0 --audio 0 --by-meter
 
 1. Humanized performances. Quantized corpus MIDI (the demo corpus: chorales, Essen folk songs, fiddle
    tunes, Renaissance polyphony...; and pop-style multitrack files from ``pop_midi.pop_song``) is played
@@ -22,7 +27,10 @@
    by onset-only F1; one line per audio file goes to stderr. ``--audio-only`` skips the files not rendered.
 Beat F-measure is the target; mir_eval's AMLt (continuity at any allowed metrical level) is shown next to
 it for information, since it forgives the double/half-tempo and off-beat errors F counts.
-Times are seconds of computing per minute of music, on this machine.
+Times are seconds of computing per minute of music, on this machine. ``--by-meter`` adds a row per kind and
+written meter (the manifest's ``time_signature``): the demo corpus takes Essen tunes evenly per meter, so
+its folk rows weigh rare meters (3/8, 5/8, 6/4, 2/2, whose written beat is a notation choice at the
+corpus's quarter = 120) far more than the collection does.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from bat.beats.audio_bars import downbeat_activation  # noqa: E402
 from bat.beats.tracking import audio_activation, track_activation, track_notes  # noqa: E402
 from bat.ingest.audio import load_audio  # noqa: E402
 from bat.ingest.midi import load_midi  # noqa: E402
+from bat.corpus.manifest import read_manifest  # noqa: E402
 from bat.ingest.sources import expand_inputs  # noqa: E402
 from pop_midi import pop_song  # noqa: E402
 from tests.beats.performed import HumanizeConfig, humanize  # noqa: E402
@@ -148,6 +157,13 @@ def corpus(demo: Path | None, pops: int, folder: Path, seed: int) -> list[str]:
     return files
 
 
+def written_meters(demo: Path) -> dict[str, str]:
+    """MIDI path -> the manifest's written meter (of the first full bar), for ``--by-meter``."""
+    manifest = read_manifest(demo)
+    root = (demo if demo.is_dir() else demo.parent).resolve()
+    return {str(root / row.path): row.time_signature or "none" for row in manifest.itertuples()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", type=Path, default=None, help="a demo corpus folder or manifest (built if omitted)")
@@ -157,12 +173,14 @@ def main() -> None:
     parser.add_argument("--kinds", default=None, help="comma-separated kinds to run (chorale, folk song, fiddle tune, pop...)")
     parser.add_argument("--truth", choices=("score", "tempo_map"), default="score", help="the true grid, see above")
     parser.add_argument("--audio-only", action="store_true", help="track only the files rendered as audio (a quick audio run)")
+    parser.add_argument("--by-meter", action="store_true", help="also a row per kind and written meter")
     args = parser.parse_args()
     kinds = set(args.kinds.split(",")) if args.kinds else None
     table = Table()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         files = corpus(args.demo, args.pop, folder, args.seed)
+        meters = written_meters(args.demo or ROOT / "data" / "demo-corpus") if args.by_meter else {}
         rendered: dict[str, int] = defaultdict(int)
         for index, source in enumerate(files):
             kind = kind_of(source)
@@ -184,6 +202,10 @@ def main() -> None:
                 amlt = aml_t(performance.beats, tracked.times)
                 for group in (kind, "all"):
                     table.add("humanized: bat on notes", group, beat=beat_f, down=down_f, amlt=amlt, seconds=seconds, duration=song.end_time)
+                if args.by_meter:
+                    meter = meters.get(str(Path(source).resolve()), "generated")
+                    table.add(f"humanized: bat on notes, written {meter}", kind, beat=beat_f, down=down_f, amlt=amlt,
+                              seconds=seconds, duration=song.end_time)
             if to_render:
                 rendered[kind] += 1
                 audio_bench(table, kind, played, performance.beats, performance.downbeats, song, folder / f"played_{index}.wav", "humanized",

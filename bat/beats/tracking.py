@@ -159,7 +159,8 @@ def describe_level(song: Song, activation: np.ndarray, level: Level, config: Tra
         context["is_melody"] = is_melody(song)
     level.features = level_features(activation, level.times, config.fps, config.prior_bpm)
     bar = choose_bar_for(song, activation, level.times, config, context["is_melody"], pickup=False)
-    level.features.update(bar_fit=bar.score, bar_share=bar.confidence, rep_best=max(bar.repetition.values()))
+    beat_to_beat = bar_repetition(activation, level.times, config.fps, (1,))[1]
+    level.features.update(bar_fit=bar.score, bar_share=bar.confidence, rep_best=max(bar.repetition.values()), rep_beat=beat_to_beat)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def track_activation(
     chosen = choose_level(levels)
     if trust_madmom and len(times) >= 4:
         chosen = madmom_level
-    beats = chosen.times
+    beats = chosen.times[chosen.times <= song.end_time]  # the DBN runs on past the music's last sound
     melody = is_melody(song)
     hypotheses = bar_hypotheses_for(song, activation, beats, config, melody)
     bar, downbeats_by, bar_evidence = hypotheses.best(), "notes", {}

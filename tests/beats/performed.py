@@ -78,7 +78,7 @@ def humanize(path, seed: int = 0, config: HumanizeConfig = HumanizeConfig(), tru
             for s, e, p, v in zip(start, end, chosen.pitch, velocity):
                 inst.notes.append(pretty_midi.Note(int(v), int(p), float(s), float(e)))
             midi.instruments.append(inst)
-    last_onset = max(song.notes.start.max() if len(song.notes) else 0.0, song.drums.start.max() if len(song.drums) else 0.0)
-    keep = times <= last_onset + 1e-6  # beats after the last onset are not audible
+    last_sound = max(song.notes.end.max() if len(song.notes) else 0.0, song.drums.end.max() if len(song.drums) else 0.0)
+    keep = times < last_sound - 1e-6  # beats while the music sounds, held final notes included
     beats = warp(times[keep])
     return Performance(midi, beats, beats[downbeats[keep]], beats_in_bar[keep])

@@ -78,7 +78,7 @@ def jig(parts: int = 2, bars: int = 8, qpm: float = 120.0) -> Piece:
     for part in range(parts):
         signatures.append((6, 8, t))
         for bar in range(bars):
-            step = (bar * 2 + part) % 4
+            step = (bar + part) % 4  # a melody that climbs over four bars: no two-bar (12/8) alternation
             last = bar == bars - 1
             if last:
                 signatures.append((5, 8, t))
