@@ -1,0 +1,124 @@
+"""Refit ``bat.beats.levels.LEVEL_WEIGHTS``: the weights that choose the beat level among the DBN's candidates.
+
+    .venv/bin/python bench/fit_levels.py [--essen 300] [--fiddle 40] [--pop 20]
+
+Training data, none of it in the benchmark's held-out tune sample (bench/tune_sample.py, seed 0): humanized
+performances of ``--essen`` Essen and ``--fiddle`` x 3 fiddle tunes drawn at random (seed 1), of the
+even-numbered demo-corpus files and of the even-numbered pop files. For every song, each candidate level's
+features (``bat.beats.tracking.candidate_levels``) and its beat F-measure against the truth. The weights
+maximise the mean expected F of a softmax over each song's candidates (temperature 0.5, Adam from the current
+weights), then are scaled so that the softmax share is a calibrated confidence (the scale that gives the
+truest level the highest mean log-probability). Prints the weights to paste into levels.py, and per kind the
+mean beat F of the level each set of weights chooses, before and after (on the training songs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import pretty_midi  # noqa: E402
+
+from bat.beats import tracking  # noqa: E402
+from bat.beats.levels import LEVEL_WEIGHTS, choice_values  # noqa: E402
+from bat.corpus.music21_corpus import ConvertConfig, convert_pieces  # noqa: E402
+from bat.ingest.midi import load_midi  # noqa: E402
+from beats import corpus, f_measure, kind_of  # noqa: E402
+from tests.beats.performed import humanize  # noqa: E402
+from tune_sample import sample_pieces  # noqa: E402
+
+pretty_midi.pretty_midi.MAX_TICK = 1e10
+warnings.filterwarnings("ignore")
+NAMES = list(LEVEL_WEIGHTS)
+
+
+KINDS = ("folk song", "fiddle tune", "chorale", "pop")
+
+
+def song_rows(files: list[str], folder: Path, even_only: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(kind, candidate features (L, len(NAMES)), candidate beat F (L,)) per song of ``KINDS``; each file is
+    humanized with its index as the seed, as bench/beats.py does."""
+    rows = []
+    for index, source in enumerate(files):
+        if kind_of(source) not in KINDS or (even_only and index % 2):
+            continue
+        performance = humanize(source, seed=index)
+        played = folder / f"played_{index}.mid"
+        performance.midi.write(str(played))
+        song = load_midi(played)
+        levels = tracking.candidate_levels(song, tracking.note_activation(song))
+        if levels:
+            features = np.array([[values[name] for name in NAMES] for values in choice_values(levels)])
+            scores = np.array([f_measure(performance.beats, level.times[level.times <= song.end_time]) for level in levels])
+            rows.append((kind_of(source), features, scores))
+        print(f"\r{index + 1}/{len(files)} songs", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return rows
+
+
+def fit(rows, start: np.ndarray, temperature: float = 0.5, steps: int = 1500) -> np.ndarray:
+    import torch
+
+    weights = torch.tensor(start, requires_grad=True)
+    optimizer = torch.optim.Adam([weights], lr=0.03)
+    data = [(torch.tensor(features), torch.tensor(scores)) for _, features, scores in rows]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        expected = sum((torch.softmax(features @ weights / temperature, 0) * scores).sum() for features, scores in data)
+        (-expected / len(data)).backward()
+        optimizer.step()
+    return weights.detach().numpy()
+
+
+def calibration_scale(rows, weights: np.ndarray) -> float:
+    def log_likelihood(scale: float) -> float:
+        total = 0.0
+        for _, features, scores in rows:
+            z = features @ weights * scale
+            total += (z - z.max() - np.log(np.exp(z - z.max()).sum()))[int(np.argmax(scores))]
+        return total / len(rows)
+
+    return max((0.05, 0.1, 0.2, 0.3, 0.5, 1.0), key=log_likelihood)
+
+
+def report(rows, weights: np.ndarray, label: str) -> None:
+    by_kind: dict[str, list[float]] = {}
+    for kind, features, scores in rows:
+        by_kind.setdefault(kind, []).append(scores[int(np.argmax(features @ weights))])
+    print(label, {kind: f"{np.mean(values):.3f} (n={len(values)})" for kind, values in sorted(by_kind.items())})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--essen", type=int, default=300)
+    parser.add_argument("--fiddle", type=int, default=40)
+    parser.add_argument("--pop", type=int, default=20)
+    args = parser.parse_args()
+    held_out = frozenset(piece.source for piece in sample_pieces(150, 25, 0))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        convert_pieces(sample_pieces(args.essen, args.fiddle, 1, exclude=held_out), folder / "tunes", ConvertConfig())
+        rows = song_rows(corpus(folder / "tunes", 0, folder, 0), folder)
+        rows += song_rows(corpus(None, args.pop, folder, 0), folder, even_only=True)
+    start = np.array([LEVEL_WEIGHTS[name] for name in NAMES])
+    fitted = fit(rows, start)
+    fitted = fitted * calibration_scale(rows, fitted)
+    report(rows, start, "mean beat F of the chosen level, current weights:")
+    report(rows, fitted, "mean beat F of the chosen level, fitted weights: ")
+    print("LEVEL_WEIGHTS = {")
+    for name, weight in zip(NAMES, fitted):
+        print(f'    "{name}": {weight:.2f},')
+    print("}")
+
+
+if __name__ == "__main__":
+    main()
