@@ -208,6 +208,8 @@ def track_activation(
     if trust_madmom and len(times) >= 4:
         chosen = madmom_level
     beats = chosen.times[chosen.times <= song.end_time]  # the DBN runs on past the music's last sound
+    if len(beats) < 4:  # a song shorter than a bar or two: keep what the DBN found
+        beats = chosen.times
     melody = is_melody(song)
     hypotheses = bar_hypotheses_for(song, activation, beats, config, melody)
     bar, downbeats_by, bar_evidence = hypotheses.best(), "notes", {}
