@@ -4,11 +4,12 @@ Every bar length (2, 3, 4 beats) and phase is a hypothesis for the whole song (o
 tracker with its tiny meter-change probability; a pickup is just a phase), scored by templates of per-beat
 evidence (bass onsets, harmonic change, long notes, onset count, kicks: ``downbeat_evidence``), by how well
 the rhythm of one bar repeats in the next (``bar_repetition``: the strongest cue for triple against duple
-meter in a plain melody), and by priors on the bar length and on how a song starts.
+meter in a plain melody), and by priors on the bar length and on how a song starts and ends (``BarCues``, weighed by ``BarWeights``).
 
-2/4 against 4/4 is the one distinction the evidence here cannot make in a single melody line: the beats of
-a 2/4 tune are grouped in twos by its phrasing as strongly as those of a 4/4 tune. A melody therefore gets
-its own bar-length prior (``MELODY_LENGTH_PRIOR``): folk tunes and dances are written in two more often.
+A single line (``is_melody``) has its own weights (``MELODY_BARS``): its evidence is sparse (one note per beat
+at most, no harmony to change), and what tells its bars apart differs from a texture's. 2/4 against 4/4 is
+the hardest: the beats of a 2/4 tune are grouped in twos by its phrasing as strongly as those of a 4/4 tune,
+and what tells them apart is mostly how densely notes fill the beat and where the tune ends.
 
 Legend: ``B`` beats, ``F`` frames.
 """
@@ -66,23 +67,76 @@ def downbeat_evidence(song: Song, beats: np.ndarray) -> np.ndarray:
     return evidence
 
 
-# Bar templates: for each bar length, the weight of each (z-scored) evidence at each position in the bar.
-# Fitted (conditional logit over every bar length and phase of a song, target: the truest downbeats) on
-# humanized demo-corpus and pop performances with tracked beats. Read a row as "at this position expect":
-# columns are bass onset, harmonic change, long notes, onset count, kick/crash.
-BAR_TEMPLATES: dict[int, np.ndarray] = {
-    2: np.array([[0.49, 0.21, 0.45, 0.17, -0.04], [-0.5, -0.2, -0.46, -0.17, 0.04]]),
-    3: np.array([[0.66, 0.37, 0.86, 0.48, 0.0], [-0.26, -0.55, -0.4, -0.4, 0.0], [-0.34, 0.19, -0.42, -0.03, 0.0]]),
-    4: np.array([[0.19, 0.53, 0.75, 0.33, 0.18], [-0.15, -0.05, -0.63, -0.3, -0.11],
-                 [-0.06, 0.28, 0.14, 0.16, 0.05], [-0.03, -0.77, -0.31, -0.21, -0.12]]),
-}
-BAR_LENGTH_PRIOR = {2: -0.05, 3: -0.38, 4: 0.0}  # 4/4 is the most common meter
-PICKUP_PRIOR = (0.99, 0.97)  # the first note on a downbeat, or one beat before it (an upbeat): both common
-# Fitted (a grid over these few numbers, maximising the mean downbeat F-measure; templates kept) on the
-# even-numbered humanized demo-corpus files; the odd-numbered ones were held out to check them.
-FRACTIONAL_PICKUP_PRIOR = (1.5, 0.0)  # the first note a fraction of a beat early: it leads to a downbeat
-REPETITION_WEIGHT = 5.0  # × how much better the rhythm repeats after this bar length than after the others
-MELODY_LENGTH_PRIOR = {2: 1.0, 3: 0.5, 4: 0.0}  # added for a single melody line: tunes lean to 2/4 and 6/8
+@dataclass(frozen=True)
+class BarWeights:
+    """How much each cue counts in a bar hypothesis's score: per-position templates of the (z-scored) per-beat
+    evidence, and song-wide terms. Read a template row as "at this position expect": columns are bass onset,
+    harmonic change, long notes, onset count, kick/crash. Terms are per bar length unless a pair."""
+
+    templates: dict[int, np.ndarray]
+    length_prior: dict[int, float]
+    repetition: dict[int, float]  # × how much better the rhythm repeats after this bar length than on average
+    pickup: tuple[float, float]  # the first note on a downbeat, or one beat before it (an upbeat)
+    fractional_pickup: tuple[float, float]  # the same when the first note comes a fraction of a beat early
+    last_note: tuple[float, float] = (0.0, 0.0)  # the last onset on a downbeat, or on the bar's last beat
+    density: dict[int, float] = field(default_factory=lambda: {2: 0.0, 3: 0.0, 4: 0.0})  # × log(onsets per beat)
+    compound: dict[int, float] = field(default_factory=lambda: {2: 0.0, 3: 0.0, 4: 0.0})  # when beats divide in three
+
+
+# Textures (chords, several voices, drums). Templates fitted (conditional logit over every bar length and
+# phase of a song, target: the truest downbeats) on humanized demo-corpus and pop performances with tracked
+# beats; the priors then fitted (a grid maximising the mean downbeat F-measure, templates kept) on the
+# even-numbered humanized demo-corpus files, the odd-numbered ones held out to check them.
+TEXTURE_BARS = BarWeights(
+    templates={
+        2: np.array([[0.49, 0.21, 0.45, 0.17, -0.04], [-0.5, -0.2, -0.46, -0.17, 0.04]]),
+        3: np.array([[0.66, 0.37, 0.86, 0.48, 0.0], [-0.26, -0.55, -0.4, -0.4, 0.0], [-0.34, 0.19, -0.42, -0.03, 0.0]]),
+        4: np.array([[0.19, 0.53, 0.75, 0.33, 0.18], [-0.15, -0.05, -0.63, -0.3, -0.11],
+                     [-0.06, 0.28, 0.14, 0.16, 0.05], [-0.03, -0.77, -0.31, -0.21, -0.12]]),
+    },
+    length_prior={2: -0.05, 3: -0.38, 4: 0.0},  # 4/4 is the most common meter
+    repetition={2: 5.0, 3: 5.0, 4: 5.0},
+    pickup=(0.99, 0.97),  # both common
+    fractional_pickup=(1.5, 0.0),  # an eighth-note pickup leads to a downbeat
+)
+
+
+def melody_templates(downbeat: np.ndarray, half_bar: np.ndarray) -> dict[int, np.ndarray]:
+    """Templates that contrast the downbeat with the bar's other beats (and, in bars of four, the third beat
+    with the second and fourth): all a single line's sparse evidence supports without overfitting."""
+    templates = {length: np.vstack([downbeat] + [-downbeat / (length - 1)] * (length - 1)) for length in (2, 3, 4)}
+    templates[4] = templates[4] + np.vstack([np.zeros(5), -half_bar / 2, half_bar, -half_bar / 2])
+    return templates
+
+
+# A single line (``is_melody``): its own weights, fitted by bench/fit_bars.py (maximising the expected downbeat
+# F of a softmax over each tune's hypotheses) on humanized performances of 1,260 folk and fiddle tunes drawn at
+# random from the corpus and the even-numbered demo-corpus tunes, with beats the tracker chose or the truest.
+# Denser notes point to bars of two (a 2/4 tune moves in eighths and sixteenths where a 4/4 one moves in
+# quarters and eighths), and a rhythm that repeats after three beats to bars of three.
+MELODY_BARS = BarWeights(
+    templates=melody_templates(np.array([0.76, 0.67, 0.58, 0.51, 0.0]), np.array([0.26, -0.06, 0.22, 0.06, 0.0])),
+    length_prior={2: -0.13, 3: -0.03, 4: 0.11},
+    repetition={2: -2.7, 3: 6.7, 4: 0.5},
+    pickup=(0.98, 0.74),
+    fractional_pickup=(1.53, -0.81),
+    last_note=(0.18, 0.52),
+    density={2: 1.36, 3: -0.19, 4: -0.62},
+    compound={2: 0.22, 3: 0.35, 4: -0.38},
+)
+
+
+@dataclass(frozen=True)
+class BarCues:
+    """Song-wide cues to the bar beside the per-beat evidence: where the music starts and ends, how its rhythm
+    repeats (``bar_repetition``), how many notes a beat holds, and whether beats divide in three."""
+
+    first_beat: int = 0  # the beat the first note lands on (songs start on a downbeat or an upbeat)
+    fractional_pickup: bool = False  # the first note comes a fraction of a beat before it
+    last_beat: int = -1  # the beat of the last onset; -1: not known
+    repetition: dict[int, float] = field(default_factory=dict)
+    onset_density: float = 0.0  # log of note onsets per beat
+    compound: bool = False
 
 
 def bar_repetition(activation: np.ndarray, beats: np.ndarray, fps: int, lengths: tuple[int, ...]) -> dict[int, float]:
@@ -142,41 +196,40 @@ class BarHypotheses:
 
 
 def bar_hypotheses(
-    evidence: np.ndarray, first_beat: int, beats_per_bar: tuple[int, ...] = (2, 3, 4),
-    repetition: dict[int, float] | None = None, melody: bool = False, fractional_pickup: bool = False,
+    evidence: np.ndarray, cues: BarCues, beats_per_bar: tuple[int, ...] = (2, 3, 4), melody: bool = False,
+    weights: BarWeights | None = None,
 ) -> BarHypotheses:
-    """Score every bar length and phase by how its template fits the beats' evidence, over the whole song.
-
-    ``first_beat`` is the beat the first note lands on (songs start on a downbeat or an upbeat), and
-    ``fractional_pickup`` whether that note comes a fraction of a beat before it; ``repetition``
-    (``bar_repetition``) and ``melody`` (``is_melody``) add their terms, see the module docstring.
-    """
-    repetition = repetition or {}
+    """Score every bar length and phase by how its template fits the beats' evidence over the whole song, plus
+    the song-wide cues; a single line (``melody``, see ``is_melody``) is scored with its own weights, and
+    ``weights`` overrides both (bench/fit_bars.py compares weights so)."""
+    weights = weights or (MELODY_BARS if melody else TEXTURE_BARS)
+    repetition = cues.repetition
     mean_repetition = float(np.mean([repetition.get(length, 0.0) for length in beats_per_bar]))
     spread = evidence.std(axis=0)
     z = (evidence - evidence.mean(axis=0)) / np.where(spread > 1e-9, spread, 1.0)
     index = np.arange(len(z))
+    pickup = weights.fractional_pickup if cues.fractional_pickup else weights.pickup
     hypotheses: list[tuple[float, int, int]] = []
     for length in beats_per_bar:
-        template = BAR_TEMPLATES[length]
+        template = weights.templates[length]
         for phase in range(length):
             position = (index - phase) % length
-            score = BAR_LENGTH_PRIOR[length] + (MELODY_LENGTH_PRIOR[length] if melody else 0.0)
-            score += REPETITION_WEIGHT * (repetition.get(length, 0.0) - mean_repetition)
+            score = weights.length_prior[length] + weights.repetition[length] * (repetition.get(length, 0.0) - mean_repetition)
+            score += weights.density[length] * cues.onset_density + weights.compound[length] * cues.compound
             for p in range(length):
                 if (position == p).any():
                     score += float(z[position == p].mean(axis=0) @ template[p])
-            first = position[first_beat] if len(z) else 0
-            prior = FRACTIONAL_PICKUP_PRIOR if fractional_pickup else PICKUP_PRIOR
-            score += prior[0] * (first == 0) + prior[1] * (first == length - 1)
+            if len(z):
+                first = position[min(cues.first_beat, len(z) - 1)]
+                score += pickup[0] * (first == 0) + pickup[1] * (first == length - 1)
+                if cues.last_beat >= 0:
+                    last = position[min(cues.last_beat, len(z) - 1)]
+                    score += weights.last_note[0] * (last == 0) + weights.last_note[1] * (last == length - 1)
             hypotheses.append((score, length, phase))
     scores, lengths, phases = (np.array(column) for column in zip(*hypotheses))
     return BarHypotheses(lengths.astype(np.int64), phases.astype(np.int64), scores.astype(np.float64), dict(repetition))
 
 
-def choose_bar(
-    evidence: np.ndarray, first_beat: int, beats_per_bar: tuple[int, ...] = (2, 3, 4),
-    repetition: dict[int, float] | None = None, melody: bool = False, fractional_pickup: bool = False,
-) -> BarChoice:
+def choose_bar(evidence: np.ndarray, cues: BarCues, beats_per_bar: tuple[int, ...] = (2, 3, 4), melody: bool = False) -> BarChoice:
     """The bar length and phase whose template best fits the beats' evidence (``bar_hypotheses``)."""
-    return bar_hypotheses(evidence, first_beat, beats_per_bar, repetition, melody, fractional_pickup).best()
+    return bar_hypotheses(evidence, cues, beats_per_bar, melody).best()

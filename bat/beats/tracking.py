@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bat.beats.audio_bars import DEFAULT_AUDIO_BARS, AudioBarConfig, combine_bars, downbeat_activation, downbeat_probability, madmom_signal
-from bat.beats.bars import BarChoice, BarHypotheses, bar_hypotheses, bar_repetition, downbeat_evidence, is_melody
+from bat.beats.bars import BarChoice, BarCues, BarHypotheses, bar_hypotheses, bar_repetition, downbeat_evidence, is_melody
 from bat.beats.levels import (
     Level, choose_level, decode_beats, level_confidence, level_features, peaks_at, unique_levels, window_centers,
 )
@@ -250,18 +250,31 @@ def choose_bar_for(
 def bar_hypotheses_for(
     song: Song, activation: np.ndarray, beats: np.ndarray, config: TrackingConfig, melody: bool, pickup: bool = True
 ) -> BarHypotheses:
-    """``bar_hypotheses`` over ``beats`` with the song's evidence, its first note's beat and its rhythm's repetition.
+    """``bar_hypotheses`` over ``beats`` with the song's evidence and its cues (``song_bar_cues``)."""
+    cues = song_bar_cues(song, activation, beats, config, pickup)
+    return bar_hypotheses(downbeat_evidence(song, beats), cues, config.beats_per_bar, melody)
+
+
+def song_bar_cues(song: Song, activation: np.ndarray, beats: np.ndarray, config: TrackingConfig, pickup: bool = True) -> BarCues:
+    """Where the first and last notes land among ``beats``, the rhythm's repetition, notes per beat, subdivision.
 
     ``pickup=False``: the first note's beat only by proximity, without the fractional-pickup cue. That is how
     a candidate level's bar coherence is measured (``describe_level``; the weights were fitted so); the cue
     then places the bars over the chosen level."""
-    first_beat, fractional = first_note_beat(beats, _first_onset(song))
+    first_onset = _first_onset(song)
+    first_beat, fractional = first_note_beat(beats, first_onset)
     if not pickup:
-        first_onset = _first_onset(song)
         first_beat = int(np.argmin(np.abs(beats - first_onset))) if np.isfinite(first_onset) else 0
         fractional = False
-    repetition = bar_repetition(activation, beats, config.fps, config.beats_per_bar)
-    return bar_hypotheses(downbeat_evidence(song, beats), first_beat, config.beats_per_bar, repetition, melody, fractional)
+    last_beat = int(np.argmin(np.abs(beats - song.notes.start.max()))) if len(song.notes) and len(beats) else -1
+    return BarCues(
+        first_beat=first_beat,
+        fractional_pickup=fractional,
+        last_beat=last_beat,
+        repetition=bar_repetition(activation, beats, config.fps, config.beats_per_bar),
+        onset_density=float(np.log(max(len(song.notes), 1) / max(len(beats), 1))),
+        compound=subdivision(activation, beats, config.fps) == 3,
+    )
 
 
 def first_note_beat(beats: np.ndarray, first_onset: float) -> tuple[int, bool]:
