@@ -23,7 +23,6 @@ import argparse
 import sys
 import tempfile
 import warnings
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from bat.beats.bars import BarWeights, bar_hypotheses, downbeat_evidence, is_mel
 from bat.corpus.music21_corpus import ConvertConfig, convert_pieces  # noqa: E402
 from bat.ingest.midi import load_midi  # noqa: E402
 from beats import corpus, f_measure, kind_of  # noqa: E402
+from fit_levels import fit_expected_f  # noqa: E402
 from tests.beats.performed import humanize  # noqa: E402
 from tune_sample import sample_pieces  # noqa: E402
 
@@ -50,41 +50,22 @@ TERMS = ["length 2", "length 3", "length 4", "pickup on 1", "pickup on last", "f
          "repetition 2", "repetition 3", "repetition 4"] + [f"downbeat {c}" for c in range(5)] + [f"half bar {c}" for c in range(5)]
 
 
-def hypothesis_terms(evidence: np.ndarray, cues, beats: int) -> np.ndarray:
-    """(9, len(TERMS)): for every (length, phase), in ``bar_hypotheses``'s order, the terms its score is linear in."""
-    spread = evidence.std(axis=0)
-    z = (evidence - evidence.mean(axis=0)) / np.where(spread > 1e-9, spread, 1.0)
-    index = np.arange(beats)
-    mean_repetition = np.mean([cues.repetition.get(length, 0.0) for length in LENGTHS])
-    rows = []
-    for k, length in enumerate(LENGTHS):
-        for phase in range(length):
-            position = (index - phase) % length
-            at = np.array([z[position == p].mean(axis=0) if (position == p).any() else np.zeros(5) for p in range(length)])
-            row = np.zeros(len(TERMS))
-            row[k] = 1.0
-            first, last = position[min(cues.first_beat, beats - 1)], position[min(cues.last_beat, beats - 1)]
-            pickup = 5 if cues.fractional_pickup else 3
-            row[pickup], row[pickup + 1] = first == 0, first == length - 1
-            row[7], row[8] = (last == 0, last == length - 1) if cues.last_beat >= 0 else (0, 0)
-            row[9 + k], row[12 + k] = cues.onset_density, float(cues.compound)
-            row[15 + k] = cues.repetition.get(length, 0.0) - mean_repetition
-            row[18:23] = at[0] - at[1:].mean(axis=0)
-            if length == 4:
-                row[23:28] = at[2] - (at[1] + at[3]) / 2
-            rows.append(row)
-    return np.array(rows)
-
-
 def weights_of(vector: np.ndarray) -> BarWeights:
-    r = lambda x: round(float(x), 2)  # noqa: E731
-    per_length = lambda start: {length: r(vector[start + k]) for k, length in enumerate(LENGTHS)}  # noqa: E731
+    """The melody weights a vector in ``TERMS``'s order stands for (linear in it: zero gives all-zero weights)."""
+    per_length = lambda start: {length: float(vector[start + k]) for k, length in enumerate(LENGTHS)}  # noqa: E731
     return BarWeights(
-        templates=melody_templates(np.round(vector[18:23], 2), np.round(vector[23:28], 2)),
+        templates=melody_templates(vector[18:23], vector[23:28]),
         length_prior=per_length(0), repetition=per_length(15),
-        pickup=(r(vector[3]), r(vector[4])), fractional_pickup=(r(vector[5]), r(vector[6])),
-        last_note=(r(vector[7]), r(vector[8])), density=per_length(9), compound=per_length(12),
+        pickup=(float(vector[3]), float(vector[4])), fractional_pickup=(float(vector[5]), float(vector[6])),
+        last_note=(float(vector[7]), float(vector[8])), density=per_length(9), compound=per_length(12),
     )
+
+
+def hypothesis_terms(evidence: np.ndarray, cues) -> np.ndarray:
+    """(9, len(TERMS)): the terms each hypothesis's score is linear in, as ``bar_hypotheses`` scores them (with
+    each weight alone), so that the fit and the tracker cannot disagree on what a weight means."""
+    units = np.eye(len(TERMS))
+    return np.stack([bar_hypotheses(evidence, cues, LENGTHS, weights=weights_of(unit)).scores for unit in units], axis=1)
 
 
 def tune_rows(files: list[str], folder: Path, even_only: bool = False, truest: bool = True) -> list[tuple[str, np.ndarray, np.ndarray, object]]:
@@ -114,28 +95,10 @@ def tune_rows(files: list[str], folder: Path, even_only: bool = False, truest: b
             hypotheses = bar_hypotheses(evidence, cues, LENGTHS, melody=True)
             scores = np.array([f_measure(performance.downbeats, beats[(np.arange(len(beats)) - phase) % length == 0])
                                for length, phase in zip(hypotheses.lengths, hypotheses.phases)])
-            rows.append((kind_of(source), hypothesis_terms(evidence, cues, len(beats)), scores, (evidence, cues)))
+            rows.append((kind_of(source), hypothesis_terms(evidence, cues), scores, (evidence, cues)))
         print(f"\r{index + 1}/{len(files)} songs", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return rows
-
-
-def fit(rows, lam: float, temperature: float = 0.3, steps: int = 600) -> np.ndarray:
-    import torch
-
-    count = Counter(kind for kind, *_ in rows)
-    terms = torch.tensor(np.stack([row[1] for row in rows]))
-    scores = torch.tensor(np.stack([row[2] for row in rows]))
-    weight = torch.tensor([1.0 / count[kind] / len(count) for kind, *_ in rows])
-    scale = terms.reshape(-1, terms.shape[2]).std(0).clamp_min(1e-6)
-    vector = torch.zeros(terms.shape[2], dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.Adam([vector], lr=0.03)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        expected = (weight * (torch.softmax(terms / scale @ vector / temperature, 1) * scores).sum(1)).sum()
-        (-expected + lam * (vector ** 2).sum()).backward()
-        optimizer.step()
-    return (vector / scale).detach().numpy()
 
 
 def mean_f(rows, score) -> dict[str, str]:
@@ -163,7 +126,8 @@ def main() -> None:
         rows += tune_rows(corpus(None, 0, folder, 0), folder, even_only=True)
         convert_pieces(sample_pieces(150, 25, 0), folder / "held", ConvertConfig())
         held = tune_rows(corpus(folder / "held", 0, folder, 0), folder, truest=False)
-    vector = fit(rows, args.lam)
+    terms = [(kind, x, scores) for kind, x, scores, _ in rows]
+    vector = np.round(fit_expected_f(terms, np.zeros(len(TERMS)), 0.3, 600, args.lam, balance_kinds=True, standardize=True), 2)
     weights = weights_of(vector)
     current = lambda evidence, cues: bar_hypotheses(evidence, cues, LENGTHS, melody=True).scores  # noqa: E731
     fitted = lambda evidence, cues: bar_hypotheses(evidence, cues, LENGTHS, weights=weights).scores  # noqa: E731
@@ -173,7 +137,7 @@ def main() -> None:
     print("held-out sample, fitted weights: ", mean_f(held, fitted))
     fields = {name: getattr(weights, name) for name in ("length_prior", "repetition", "pickup", "fractional_pickup", "last_note", "density", "compound")}
     print("MELODY_BARS = BarWeights(")
-    print(f"    templates=melody_templates(np.array({np.round(vector[18:23], 2).tolist()}), np.array({np.round(vector[23:28], 2).tolist()})),")
+    print(f"    templates=melody_templates(np.array({vector[18:23].tolist()}), np.array({vector[23:28].tolist()})),")
     for name, value in fields.items():
         print(f"    {name}={value},")
     print(")")

@@ -18,6 +18,7 @@ import argparse
 import sys
 import tempfile
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -65,18 +66,34 @@ def song_rows(files: list[str], folder: Path, even_only: bool = False) -> list[t
     return rows
 
 
-def fit(rows, start: np.ndarray, temperature: float = 0.5, steps: int = 1500) -> np.ndarray:
+def fit_expected_f(
+    rows, start: np.ndarray, temperature: float, steps: int, lam: float = 0.0, balance_kinds: bool = False,
+    standardize: bool = False,
+) -> np.ndarray:
+    """Weights maximising the mean expected F-measure of a softmax over each song's candidates (Adam from
+    ``start``). ``rows``: (kind, candidate features (C, K), candidate F (C,)), C may differ per song.
+    ``lam``: L2 on the weights of standardised features (``standardize``), so that every feature is shrunk alike;
+    ``balance_kinds``: every kind weighs the same however many songs it has."""
     import torch
 
-    weights = torch.tensor(start, requires_grad=True)
+    most = max(len(scores) for _, _, scores in rows)
+    features = torch.zeros(len(rows), most, len(start), dtype=torch.float64)
+    scores = torch.zeros(len(rows), most, dtype=torch.float64)
+    padding = torch.ones(len(rows), most, dtype=torch.bool)
+    for i, (_, x, f) in enumerate(rows):
+        features[i, : len(f)], scores[i, : len(f)], padding[i, : len(f)] = torch.tensor(x), torch.tensor(f), False
+    scale = features[~padding].std(0).clamp_min(1e-6) if standardize else torch.ones(len(start), dtype=torch.float64)
+    count = Counter(kind for kind, _, _ in rows)
+    song_weight = torch.tensor([1.0 / count[kind] / len(count) if balance_kinds else 1.0 / len(rows) for kind, _, _ in rows])
+    weights = (torch.tensor(start, dtype=torch.float64) * scale).requires_grad_()
     optimizer = torch.optim.Adam([weights], lr=0.03)
-    data = [(torch.tensor(features), torch.tensor(scores)) for _, features, scores in rows]
     for _ in range(steps):
         optimizer.zero_grad()
-        expected = sum((torch.softmax(features @ weights / temperature, 0) * scores).sum() for features, scores in data)
-        (-expected / len(data)).backward()
+        logits = (features / scale @ weights / temperature).masked_fill(padding, -torch.inf)
+        expected = (song_weight * (torch.softmax(logits, 1) * scores).sum(1)).sum()
+        (-expected + lam * (weights ** 2).sum()).backward()
         optimizer.step()
-    return weights.detach().numpy()
+    return (weights / scale).detach().numpy()
 
 
 def calibration_scale(rows, weights: np.ndarray) -> float:
@@ -110,7 +127,7 @@ def main() -> None:
         rows = song_rows(corpus(folder / "tunes", 0, folder, 0), folder)
         rows += song_rows(corpus(None, args.pop, folder, 0), folder, even_only=True)
     start = np.array([LEVEL_WEIGHTS[name] for name in NAMES])
-    fitted = fit(rows, start)
+    fitted = fit_expected_f(rows, start, temperature=0.5, steps=1500)
     fitted = fitted * calibration_scale(rows, fitted)
     report(rows, start, "mean beat F of the chosen level, current weights:")
     report(rows, fitted, "mean beat F of the chosen level, fitted weights: ")

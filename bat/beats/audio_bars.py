@@ -103,7 +103,7 @@ def combine_bars(
 ) -> AudioBars:
     """The bar that notes and audio together prefer (see the module docstring), and which decided it."""
     audio = audio_bar_scores(notes, probability, config)
-    combined = BarHypotheses(notes.lengths, notes.phases, notes.scores + config.weight * audio, notes.repetition)
+    combined = BarHypotheses(notes.lengths, notes.phases, notes.scores + config.weight * audio, notes.cues)
     best, by_notes, by_audio = (int(np.argmax(scores)) for scores in (combined.scores, notes.scores, audio))
     if best == by_notes == by_audio:
         decided_by = "notes+audio"

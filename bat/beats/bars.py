@@ -181,18 +181,18 @@ class BarChoice:
 
 @dataclass
 class BarHypotheses:
-    """Every (bar length, phase) hypothesis for a song and its score: what ``choose_bar`` picks from, and
-    what other evidence (madmom's audio downbeats, ``bat.beats.audio_bars``) is added to."""
+    """Every (bar length, phase) hypothesis for a song and its score: what ``best`` picks from, and what other
+    evidence (madmom's audio downbeats, ``bat.beats.audio_bars``) is added to."""
 
     lengths: np.ndarray  # (H,) int, beats per bar
     phases: np.ndarray  # (H,) int, index of the first downbeat among the beats
     scores: np.ndarray  # (H,) float
-    repetition: dict[int, float] = field(default_factory=dict)
+    cues: BarCues = field(default_factory=BarCues)  # the song-wide cues they were scored with
 
     def best(self) -> BarChoice:
         best = int(np.argmax(self.scores))
         share = float(1.0 / np.exp(self.scores - self.scores[best]).sum())
-        return BarChoice(int(self.lengths[best]), int(self.phases[best]), float(self.scores[best]), share, dict(self.repetition))
+        return BarChoice(int(self.lengths[best]), int(self.phases[best]), float(self.scores[best]), share, dict(self.cues.repetition))
 
 
 def bar_hypotheses(
@@ -202,7 +202,7 @@ def bar_hypotheses(
     """Score every bar length and phase by how its template fits the beats' evidence over the whole song, plus
     the song-wide cues; a single line (``melody``, see ``is_melody``) is scored with its own weights, and
     ``weights`` overrides both (bench/fit_bars.py compares weights so)."""
-    weights = weights or (MELODY_BARS if melody else TEXTURE_BARS)
+    weights = weights if weights is not None else MELODY_BARS if melody else TEXTURE_BARS
     repetition = cues.repetition
     mean_repetition = float(np.mean([repetition.get(length, 0.0) for length in beats_per_bar]))
     spread = evidence.std(axis=0)
@@ -227,9 +227,5 @@ def bar_hypotheses(
                     score += weights.last_note[0] * (last == 0) + weights.last_note[1] * (last == length - 1)
             hypotheses.append((score, length, phase))
     scores, lengths, phases = (np.array(column) for column in zip(*hypotheses))
-    return BarHypotheses(lengths.astype(np.int64), phases.astype(np.int64), scores.astype(np.float64), dict(repetition))
+    return BarHypotheses(lengths.astype(np.int64), phases.astype(np.int64), scores.astype(np.float64), cues)
 
-
-def choose_bar(evidence: np.ndarray, cues: BarCues, beats_per_bar: tuple[int, ...] = (2, 3, 4), melody: bool = False) -> BarChoice:
-    """The bar length and phase whose template best fits the beats' evidence (``bar_hypotheses``)."""
-    return bar_hypotheses(evidence, cues, beats_per_bar, melody).best()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bat.beats.audio_bars import DEFAULT_AUDIO_BARS, AudioBarConfig, combine_bars, downbeat_activation, downbeat_probability, madmom_signal
-from bat.beats.bars import BarChoice, BarCues, BarHypotheses, bar_hypotheses, bar_repetition, downbeat_evidence, is_melody
+from bat.beats.bars import BarCues, BarHypotheses, bar_hypotheses, bar_repetition, downbeat_evidence, is_melody
 from bat.beats.levels import (
     Level, choose_level, decode_beats, level_confidence, level_features, peaks_at, unique_levels, window_centers,
 )
@@ -158,7 +158,7 @@ def describe_level(song: Song, activation: np.ndarray, level: Level, config: Tra
     if "is_melody" not in context:
         context["is_melody"] = is_melody(song)
     level.features = level_features(activation, level.times, config.fps, config.prior_bpm)
-    bar = choose_bar_for(song, activation, level.times, config, context["is_melody"], pickup=False)
+    bar = bar_hypotheses_for(song, activation, level.times, config, context["is_melody"], pickup=False).best()
     beat_to_beat = bar_repetition(activation, level.times, config.fps, (1,))[1]
     level.features.update(bar_fit=bar.score, bar_share=bar.confidence, rep_best=max(bar.repetition.values()), rep_beat=beat_to_beat)
 
@@ -232,19 +232,12 @@ def track_activation(
         times=beats,
         beat_in_bar=position.astype(np.int64),
         beats_per_bar=bar.beats_per_bar,
-        subdivision=subdivision(activation, beats, config.fps),
+        subdivision=3 if hypotheses.cues.compound else 2,
         confidence=float(np.sqrt(level_share * bar.confidence)),
         source=source,
         evidence=evidence,
         downbeats_by=downbeats_by,
     )
-
-
-def choose_bar_for(
-    song: Song, activation: np.ndarray, beats: np.ndarray, config: TrackingConfig, melody: bool, pickup: bool = True
-) -> BarChoice:
-    """The best of ``bar_hypotheses_for``: the bar over ``beats`` that the song's notes point to."""
-    return bar_hypotheses_for(song, activation, beats, config, melody, pickup).best()
 
 
 def bar_hypotheses_for(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bat.beats.bars import BarCues, bar_repetition, choose_bar, downbeat_evidence, is_melody
+from bat.beats.bars import BarCues, bar_hypotheses, bar_repetition, downbeat_evidence, is_melody
 from bat.beats.tracking import note_activation
 from bat.ingest.midi import load_midi
 from tests.beats.pieces import SCALE, groove, hymn, march, write
@@ -30,5 +30,5 @@ def test_a_waltz_repeats_its_rhythm_every_three_beats_and_gets_bars_of_three(tmp
     beats = np.arange(48) * 0.5  # the quarter notes at 120 qpm
     repetition = bar_repetition(note_activation(song), beats, 100, (2, 3, 4))
     assert repetition[3] > 0.95 and repetition[3] > repetition[2] + 0.1 and repetition[3] > repetition[4] + 0.1
-    bar = choose_bar(downbeat_evidence(song, beats), BarCues(repetition=repetition), (2, 3, 4), melody=True)
+    bar = bar_hypotheses(downbeat_evidence(song, beats), BarCues(repetition=repetition), (2, 3, 4), melody=True).best()
     assert (bar.beats_per_bar, bar.phase) == (3, 0)
