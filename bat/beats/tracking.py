@@ -3,8 +3,9 @@
 A performance has no trustworthy tempo map, so its beats must be found in what is played. The notes of a
 MIDI performance are known exactly, so instead of rendering audio and running madmom's RNNs, an onset
 strength signal is computed straight from the notes (velocity-weighted onsets per 10 ms frame, drums by
-role, long notes accented) and decoded with madmom's RNN-free ``DBNBeatTrackingProcessor``. Audio goes
-through madmom's RNN beat activation instead. bench/beats.py measures both on the same rendered files.
+role, long notes accented, and in a single melody line the notes its melody accents: ``bat.beats.accent``)
+and decoded with madmom's RNN-free ``DBNBeatTrackingProcessor``. Audio goes through madmom's RNN beat
+activation instead. bench/beats.py measures both on the same rendered files.
 
 madmom alone stumbles in known places: it locks to half or double the beat, to the dotted-quarter level of
 music in simple meter, and to the wrong downbeat phase. So, for notes, the tracker decodes every plausible
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bat.beats.accent import accent_weights
 from bat.beats.audio_bars import DEFAULT_AUDIO_BARS, AudioBarConfig, combine_bars, downbeat_activation, downbeat_probability, madmom_signal
 from bat.beats.bars import BarCues, BarHypotheses, bar_hypotheses, bar_repetition, downbeat_evidence, is_melody
 from bat.beats.levels import (
@@ -50,6 +52,7 @@ class TrackingConfig:
     smooth_frames: float = 2.0  # Gaussian σ of the onset activation, frames: absorbs chord spread/jitter
     prior_bpm: float = 110.0  # the tempo listeners tap most readily (Moelants 2002: ~120 for pop, less for hymns)
     prior_octaves: float = 0.8  # σ of that preference, in octaves
+    melodic_accent: float = 0.5  # how much a single line's melody (``bat.beats.accent``) scales its onsets; 0: not at all
     beats_per_bar: tuple[int, ...] = (2, 3, 4)
 
 
@@ -74,14 +77,16 @@ class TrackedBeats:
 # onset strength from notes
 
 
-def note_weights(notes: NoteArray, drums: bool) -> np.ndarray:
+def note_weights(notes: NoteArray, drums: bool, melodic_accent: float = 0.0) -> np.ndarray:
     """Accent of each onset: loudness, for drums their role (a hi-hat keeps time, a kick marks it), and for
     pitched notes their length relative to the track's typical one (long notes fall on beats: durational
-    accent), which is what places the beat in a plain melody whose onsets are all equally loud."""
+    accent), which is what places the beat in a plain melody whose onsets are all equally loud.
+    ``melodic_accent`` > 0 (single lines only): also what the melody says (``bat.beats.accent``), which places the
+    beat where the durations are all equal too (running eighths)."""
     weight = notes.velocity.astype(np.float64) / 100.0
     if drums:
         return weight * np.where(np.isin(notes.pitch, STRONG_DRUMS), 1.0, 0.3)
-    return weight * durational_accent(notes)
+    return weight * durational_accent(notes) * accent_weights(notes, melodic_accent)
 
 
 def durational_accent(notes: NoteArray) -> np.ndarray:
@@ -104,15 +109,17 @@ def note_activation(song: Song, config: TrackingConfig = DEFAULT_TRACKING) -> np
     """(F,) onset strength of the notes, ~1 at the strongest onsets: a spectral flux computed from the score.
 
     Onsets are summed per frame, log-compressed (a four-note chord is a stronger beat than one note, not
-    four times one), smoothed, and scaled so that the 95th percentile of onset frames is 1.
+    four times one), smoothed, and scaled so that the 95th percentile of onset frames is 1. A single melody line
+    (``is_melody``) has its onsets weighed by its melodic accent as well.
     """
     fps = config.fps
     n_frames = int((song.end_time + 1.0) * fps) + 1
     frames = np.zeros(n_frames)
+    melodic_accent = config.melodic_accent if is_melody(song) else 0.0
     for notes, drums in ((song.notes, False), (song.drums, True)):
         if len(notes):
             index = np.clip(np.round(notes.start * fps).astype(np.int64), 0, n_frames - 1)
-            np.add.at(frames, index, note_weights(notes, drums))
+            np.add.at(frames, index, note_weights(notes, drums, melodic_accent))
     frames = np.log1p(2.0 * frames)
     return _normalize(_smooth(frames, config.smooth_frames))
 
@@ -168,14 +175,17 @@ def describe_level(song: Song, activation: np.ndarray, level: Level, config: Tra
 
 
 def subdivision(activation: np.ndarray, beats: np.ndarray, fps: int) -> int:
-    """3 when onsets between beats fall on thirds rather than halves or quarters (compound meter), else 2."""
+    """3 when onsets between beats fall on thirds rather than halves or quarters (compound meter), else 2.
+
+    The thirds must hold a fifth of the beats' strength: a melodic accent (``note_activation``) weakens the
+    notes between the beats, so an absolute floor would miss a jig's running eighths."""
     if len(beats) < 4:
         return 2
     span = np.diff(beats)
     at = lambda fraction: peaks_at(activation, beats[:-1] + span * fraction, fps, reach=3).mean()  # noqa: E731
     thirds = (at(1 / 3) + at(2 / 3)) / 2
     duple = max(at(1 / 2), (at(1 / 4) + at(3 / 4)) / 2)
-    return 3 if thirds > 1.3 * duple and thirds > 0.2 else 2
+    return 3 if thirds > 1.3 * duple and thirds > 0.2 * at(0) else 2
 
 
 # ---------------------------------------------------------------------------------------------------------

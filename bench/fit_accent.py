@@ -1,0 +1,129 @@
+"""Refit ``bat/beats/melodic_accent.npz``: the trees that tell, from the melody, which notes fall on a beat.
+
+    .venv/bin/python bench/fit_accent.py [--essen 300 600] [--fiddle 40 80] [--out bat/beats/melodic_accent.npz]
+
+Training data, none of it in the benchmark's held-out tune sample (bench/tune_sample.py, seed 0), the same as
+bench/fit_bars.py's: humanized performances of Essen and fiddle tunes drawn at random in two draws (seeds 1
+and 2) and the even-numbered demo-corpus files; single lines only (``is_melody``). Every note of the line
+(``accent.melody_line``) is a row: its ``ACCENT_FEATURES`` and whether it lies within 12% of a beat of a true
+beat. Gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier: 300 trees of up to 31 leaves) are
+fitted and written as arrays that ``accent.AccentTrees`` evaluates with numpy (checked equal to scikit-learn's
+own decision function). Prints the ROC AUC of the log-odds per kind, on the training and the held-out tunes,
+and of the note durations alone for comparison (what the activation weighed before).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import pretty_midi  # noqa: E402
+
+from bat.beats.accent import ACCENT_FEATURES, MODEL_PATH, AccentTrees, accent_features, melody_line  # noqa: E402
+from bat.beats.bars import is_melody  # noqa: E402
+from bat.corpus.music21_corpus import ConvertConfig, convert_pieces  # noqa: E402
+from bat.ingest.midi import load_midi  # noqa: E402
+from beats import corpus, kind_of  # noqa: E402
+from tests.beats.performed import humanize  # noqa: E402
+from tune_sample import sample_pieces  # noqa: E402
+
+pretty_midi.pretty_midi.MAX_TICK = 1e10
+warnings.filterwarnings("ignore")
+ON_BEAT = 0.12  # a note within this share of a beat period of a true beat is on it
+
+
+def note_rows(files: list[str], folder: Path, even_only: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(kind, features (L, F), on a beat (L,)) per single-line tune; each file humanized with its index as the seed."""
+    rows = []
+    for index, source in enumerate(files):
+        if kind_of(source) not in ("folk song", "fiddle tune") or (even_only and index % 2):
+            continue
+        performance = humanize(source, seed=index)
+        played = folder / f"played_{index}.mid"
+        performance.midi.write(str(played))
+        song = load_midi(played)
+        if not is_melody(song) or len(performance.beats) < 4:
+            continue
+        line = melody_line(song.notes)
+        truth = np.asarray(performance.beats)
+        nearest = np.abs(line.start[:, None] - truth[None, :]).min(axis=1)
+        rows.append((kind_of(source), accent_features(line), nearest < ON_BEAT * float(np.median(np.diff(truth)))))
+        print(f"\r{index + 1}/{len(files)} songs", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return rows
+
+
+def trees_of(classifier) -> AccentTrees:
+    """scikit-learn's fitted trees as ``AccentTrees`` arrays, padded with leaves to one node count."""
+    trees = [predictors[0].nodes for predictors in classifier._predictors]
+    width = max(len(nodes) for nodes in trees)
+    pad = lambda field, fill, dtype: np.stack([  # noqa: E731
+        np.concatenate([nodes[field].astype(dtype), np.full(width - len(nodes), fill, dtype)]) for nodes in trees])
+    return AccentTrees(
+        feature=pad("feature_idx", 0, np.int16), threshold=pad("num_threshold", 0.0, np.float64), left=pad("left", 0, np.int16),
+        right=pad("right", 0, np.int16), value=pad("value", 0.0, np.float64), leaf=pad("is_leaf", 1, bool),
+        baseline=float(np.ravel(classifier._baseline_prediction)[0]),
+    )
+
+
+def auc_by_kind(rows, score) -> dict[str, str]:
+    from sklearn.metrics import roc_auc_score
+
+    kinds = sorted({kind for kind, _, _ in rows})
+    result = {}
+    for kind in kinds:
+        x = np.concatenate([features for k, features, _ in rows if k == kind])
+        y = np.concatenate([labels for k, _, labels in rows if k == kind])
+        result[kind] = f"{roc_auc_score(y, score(x)):.3f} (notes={len(y)}, on a beat={y.mean():.2f})"
+    return result
+
+
+def main() -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--essen", type=int, nargs=2, default=(300, 600), help="Essen tunes in the two draws")
+    parser.add_argument("--fiddle", type=int, nargs=2, default=(40, 80), help="tunes of each fiddle collection in the two draws")
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    args = parser.parse_args()
+    held_out = frozenset(piece.source for piece in sample_pieces(150, 25, 0))
+    first = sample_pieces(args.essen[0], args.fiddle[0], 1, exclude=held_out)
+    second = sample_pieces(args.essen[1], args.fiddle[1], 2, exclude=held_out | {piece.source for piece in first})
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rows = []
+        for name, pieces in (("first", first), ("second", second)):
+            convert_pieces(pieces, folder / name, ConvertConfig())
+            rows += note_rows(corpus(folder / name, 0, folder, 0), folder)
+        rows += note_rows(corpus(None, 0, folder, 0), folder, even_only=True)
+        convert_pieces(sample_pieces(150, 25, 0), folder / "held", ConvertConfig())
+        held = note_rows(corpus(folder / "held", 0, folder, 0), folder)
+    x = np.concatenate([features for _, features, _ in rows])
+    y = np.concatenate([labels for _, _, labels in rows])
+    classifier = HistGradientBoostingClassifier(max_iter=300, max_leaf_nodes=31, learning_rate=0.05, random_state=0).fit(x, y)
+    trees = trees_of(classifier)
+    check = x[:: max(1, len(x) // 5000)]
+    gap = float(np.abs(trees.log_odds(check) - classifier.decision_function(check)).max())
+    if gap > 1e-6:
+        raise SystemExit(f"the exported trees disagree with scikit-learn's by {gap}")
+    durations = [ACCENT_FEATURES.index(name) for name in ("dur", "dur_prev", "dur_change")]
+    by_duration = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(x[:, durations], y)
+    print("ROC AUC of 'on a beat', durations alone, training:", auc_by_kind(rows, lambda f: by_duration.decision_function(f[:, durations])))
+    print("ROC AUC of 'on a beat', durations alone, held out:", auc_by_kind(held, lambda f: by_duration.decision_function(f[:, durations])))
+    print("ROC AUC of 'on a beat', the trees, training:      ", auc_by_kind(rows, trees.log_odds))
+    print("ROC AUC of 'on a beat', the trees, held out:      ", auc_by_kind(held, trees.log_odds))
+    trees.save(args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB, {trees.feature.shape[0]} trees)")
+
+
+if __name__ == "__main__":
+    main()
