@@ -1,6 +1,9 @@
 """Refit ``bat.beats.levels.LEVEL_WEIGHTS``: the weights that choose the beat level among the DBN's candidates.
 
-    .venv/bin/python bench/fit_levels.py [--essen 300] [--fiddle 40] [--pop 20]
+    .venv/bin/python bench/fit_levels.py [--essen 300] [--fiddle 40] [--pop 20] [--melody]
+
+``--melody`` refits ``MELODY_LEVEL_WEIGHTS`` instead: on the single lines (``is_melody``) only, folk and fiddle
+tunes weighing alike (their activation carries the melodic accent, ``bat.beats.accent``).
 
 Training data, none of it in the benchmark's held-out tune sample (bench/tune_sample.py, seed 0): humanized
 performances of ``--essen`` Essen and ``--fiddle`` x 3 fiddle tunes drawn at random (seed 1), of the
@@ -9,7 +12,8 @@ features (``bat.beats.tracking.candidate_levels``) and its beat F-measure agains
 maximise the mean expected F of a softmax over each song's candidates (temperature 0.5, Adam from the current
 weights), then are scaled so that the softmax share is a calibrated confidence (the scale that gives the
 truest level the highest mean log-probability). Prints the weights to paste into levels.py, and per kind the
-mean beat F of the level each set of weights chooses, before and after (on the training songs).
+mean beat F of the level each set of weights chooses, before and after, on the training songs and on the
+held-out sample.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import pretty_midi  # noqa: E402
 
 from bat.beats import tracking  # noqa: E402
-from bat.beats.levels import LEVEL_WEIGHTS, choice_values  # noqa: E402
+from bat.beats.bars import is_melody  # noqa: E402
+from bat.beats.levels import LEVEL_WEIGHTS, MELODY_LEVEL_WEIGHTS, choice_values  # noqa: E402
 from bat.corpus.music21_corpus import ConvertConfig, convert_pieces  # noqa: E402
 from bat.ingest.midi import load_midi  # noqa: E402
 from beats import corpus, f_measure, kind_of  # noqa: E402
@@ -45,9 +50,9 @@ NAMES = list(LEVEL_WEIGHTS)
 KINDS = ("folk song", "fiddle tune", "chorale", "pop")
 
 
-def song_rows(files: list[str], folder: Path, even_only: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(kind, candidate features (L, len(NAMES)), candidate beat F (L,)) per song of ``KINDS``; each file is
-    humanized with its index as the seed, as bench/beats.py does."""
+def song_rows(files: list[str], folder: Path, even_only: bool = False, melody: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(kind, candidate features (L, len(NAMES)), candidate beat F (L,)) per song of ``KINDS`` (``melody``: per
+    single line); each file is humanized with its index as the seed, as bench/beats.py does."""
     rows = []
     for index, source in enumerate(files):
         if kind_of(source) not in KINDS or (even_only and index % 2):
@@ -56,6 +61,8 @@ def song_rows(files: list[str], folder: Path, even_only: bool = False) -> list[t
         played = folder / f"played_{index}.mid"
         performance.midi.write(str(played))
         song = load_midi(played)
+        if melody and not is_melody(song):
+            continue
         levels = tracking.candidate_levels(song, tracking.note_activation(song))
         if levels:
             features = np.array([[values[name] for name in NAMES] for values in choice_values(levels)])
@@ -119,19 +126,25 @@ def main() -> None:
     parser.add_argument("--essen", type=int, default=300)
     parser.add_argument("--fiddle", type=int, default=40)
     parser.add_argument("--pop", type=int, default=20)
+    parser.add_argument("--melody", action="store_true", help="refit MELODY_LEVEL_WEIGHTS on single lines")
     args = parser.parse_args()
     held_out = frozenset(piece.source for piece in sample_pieces(150, 25, 0))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         convert_pieces(sample_pieces(args.essen, args.fiddle, 1, exclude=held_out), folder / "tunes", ConvertConfig())
-        rows = song_rows(corpus(folder / "tunes", 0, folder, 0), folder)
-        rows += song_rows(corpus(None, args.pop, folder, 0), folder, even_only=True)
-    start = np.array([LEVEL_WEIGHTS[name] for name in NAMES])
-    fitted = fit_expected_f(rows, start, temperature=0.5, steps=1500)
+        rows = song_rows(corpus(folder / "tunes", 0, folder, 0), folder, melody=args.melody)
+        rows += song_rows(corpus(None, 0 if args.melody else args.pop, folder, 0), folder, even_only=True, melody=args.melody)
+        convert_pieces(sample_pieces(150, 25, 0), folder / "held", ConvertConfig())
+        held = song_rows(corpus(folder / "held", 0, folder, 0), folder, melody=args.melody)
+    current = MELODY_LEVEL_WEIGHTS if args.melody else LEVEL_WEIGHTS
+    start = np.array([current[name] for name in NAMES])
+    fitted = fit_expected_f(rows, start, temperature=0.5, steps=1500, balance_kinds=args.melody)
     fitted = fitted * calibration_scale(rows, fitted)
-    report(rows, start, "mean beat F of the chosen level, current weights:")
-    report(rows, fitted, "mean beat F of the chosen level, fitted weights: ")
-    print("LEVEL_WEIGHTS = {")
+    report(rows, start, "mean beat F of the chosen level, training songs, current weights:")
+    report(rows, fitted, "mean beat F of the chosen level, training songs, fitted weights: ")
+    report(held, start, "mean beat F of the chosen level, held-out sample, current weights:")
+    report(held, fitted, "mean beat F of the chosen level, held-out sample, fitted weights: ")
+    print("MELODY_LEVEL_WEIGHTS = {" if args.melody else "LEVEL_WEIGHTS = {")
     for name, weight in zip(NAMES, fitted):
         print(f'    "{name}": {weight:.2f},')
     print("}")

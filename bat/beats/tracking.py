@@ -214,13 +214,13 @@ def track_activation(
             levels.append(madmom_level)
     if not levels:
         return TrackedBeats(np.zeros(0), np.zeros(0, np.int64), 4, 2, 0.0, source, {"levels": 0.0})
-    chosen = choose_level(levels)
+    melody = is_melody(song)
+    chosen = choose_level(levels, melody=melody and not trust_madmom)  # melody weights: fitted on note activations
     if trust_madmom and len(times) >= 4:
         chosen = madmom_level
     beats = chosen.times[chosen.times <= song.end_time]  # the DBN runs on past the music's last sound
     if len(beats) < 4:  # a song shorter than a bar or two: keep what the DBN found
         beats = chosen.times
-    melody = is_melody(song)
     hypotheses = bar_hypotheses_for(song, activation, beats, config, melody)
     bar, downbeats_by, bar_evidence = hypotheses.best(), "notes", {}
     if audio_downbeats is not None:
