@@ -1,4 +1,5 @@
-"""Melodic accent: how likely each note of a single melody line is to fall on a beat, from the melody alone.
+"""Melodic accent: how likely each note of a single melody line is to fall on a beat, or on a downbeat, from the
+melody alone.
 
 A fiddle tune in running eighths gives the onset activation nothing to lock to: every note is as loud and as
 long as the next, so madmom's DBN settles on any phase (a jig tracked an eighth early scores F 0) or on a level
@@ -8,12 +9,15 @@ it more than others. ``ACCENT_FEATURES`` measures these around each note (its ne
 intervals too), and gradient-boosted trees fitted on humanized performances of ~1,260 corpus tunes
 (bench/fit_accent.py; held out: the benchmark's tune sample) turn them into a log-odds of "on a beat". The
 tracker scales each note's onset weight by it (``accent_weights``), which is how a listener hears the beat in a
-plain melody. Only for single lines (``bars.is_melody``): the trees never saw chords, voices or drums.
+plain melody. A second set of trees, fitted the same way, gives the log-odds of "on a downbeat", which the bars
+of a melody weigh (``downbeat_log_odds``). Only for single lines (``bars.is_melody``): the trees never saw
+chords, voices or drums.
 
 The trees ship with the package (``melodic_accent.npz``) and are evaluated here with numpy, so that nothing
 beyond numpy is needed to track beats.
 
-Legend: ``N`` notes of the song, ``L`` notes of the line (one per onset), ``T`` trees, ``M`` nodes per tree.
+Legend: ``N`` notes of the song, ``L`` notes of the line (one per onset), ``T`` trees, ``M`` nodes per tree,
+``B`` beats.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 from bat.ingest.song import NoteArray
 
 MODEL_PATH = Path(__file__).with_name("melodic_accent.npz")
+TARGETS = ("beat", "downbeat")  # what each set of trees in it predicts of a note
 CHORD_SPREAD = 0.03  # seconds: onsets closer than this are one onset of the line
 ACCENT_FEATURES = (
     # durations: log2 of the inter-onset interval over the tune's median, of this note and its neighbours
@@ -131,28 +136,37 @@ class AccentTrees:
             node = np.where(at_leaf, node, np.where(goes_left, self.left[tree, node], self.right[tree, node]))
         return self.baseline + self.value[tree, node].sum(axis=0)
 
-    def save(self, path: Path) -> None:
-        arrays = {name: getattr(self, name) for name in ("feature", "threshold", "left", "right", "value", "leaf")}
-        np.savez_compressed(path, baseline=np.array(self.baseline), features=np.array(ACCENT_FEATURES), **arrays)
+
+
+TREE_ARRAYS = ("feature", "threshold", "left", "right", "value", "leaf")
+
+
+def save_trees(path: Path, trees: dict[str, AccentTrees]) -> None:
+    """Write one set of trees per target of ``TARGETS``, with the feature names they were fitted on."""
+    arrays = {f"{target}_{name}": getattr(trees[target], name) for target in TARGETS for name in TREE_ARRAYS}
+    baselines = {f"{target}_baseline": np.array(trees[target].baseline) for target in TARGETS}
+    np.savez_compressed(path, features=np.array(ACCENT_FEATURES), **arrays, **baselines)
 
 
 @cache
-def accent_trees(path: Path = MODEL_PATH) -> AccentTrees:
+def accent_trees(target: str = "beat", path: Path = MODEL_PATH) -> AccentTrees:
     with np.load(path) as stored:
         if tuple(stored["features"].tolist()) != ACCENT_FEATURES:
             raise ValueError(f"{path} was fitted on other features than ACCENT_FEATURES: refit it with bench/fit_accent.py")
+        array = lambda name: stored[f"{target}_{name}"]  # noqa: E731
         return AccentTrees(
-            feature=stored["feature"].astype(np.int64), threshold=stored["threshold"], left=stored["left"].astype(np.int64),
-            right=stored["right"].astype(np.int64), value=stored["value"], leaf=stored["leaf"], baseline=float(stored["baseline"]),
+            feature=array("feature").astype(np.int64), threshold=array("threshold"), left=array("left").astype(np.int64),
+            right=array("right").astype(np.int64), value=array("value"), leaf=array("leaf"), baseline=float(array("baseline")),
         )
 
 
-def beat_log_odds(notes: NoteArray) -> np.ndarray:
-    """(N,) log-odds that each note falls on a beat (a chord's notes share their onset's)."""
+def note_log_odds(notes: NoteArray, target: str = "beat") -> np.ndarray:
+    """(N,) log-odds that each note falls on a beat (``target`` "beat") or a downbeat; a chord's notes share
+    their onset's."""
     if len(notes) == 0:
         return np.zeros(0)
     line = melody_line(notes)
-    return accent_trees().log_odds(accent_features(line))[line.onset_of_note]
+    return accent_trees(target).log_odds(accent_features(line))[line.onset_of_note]
 
 
 def accent_weights(notes: NoteArray, strength: float) -> np.ndarray:
@@ -160,5 +174,21 @@ def accent_weights(notes: NoteArray, strength: float) -> np.ndarray:
     log-odds clipped to ±3 so that no single note dominates the activation."""
     if len(notes) < 8 or strength == 0:
         return np.ones(len(notes))
-    log_odds = beat_log_odds(notes)
+    log_odds = note_log_odds(notes)
     return np.exp(strength * np.clip(log_odds - np.median(log_odds), -3.0, 3.0))
+
+
+def downbeat_log_odds(notes: NoteArray, beats: np.ndarray) -> np.ndarray:
+    """(B,) for each beat, the downbeat log-odds of the note on it (within a fifth of a beat); a beat without
+    a note gets the tune's lowest: a silent beat is rarely where a bar starts."""
+    if len(notes) < 8 or len(beats) < 2:
+        return np.zeros(len(beats))
+    line = melody_line(notes)
+    if len(line.start) < 2:
+        return np.zeros(len(beats))
+    log_odds = accent_trees("downbeat").log_odds(accent_features(line))
+    period = np.diff(beats, append=beats[-1] + (beats[-1] - beats[-2]))
+    nearest = np.clip(np.searchsorted(line.start, beats), 1, len(line.start) - 1)
+    nearest = np.where(np.abs(line.start[nearest - 1] - beats) < np.abs(line.start[nearest] - beats), nearest - 1, nearest)
+    on_beat = np.abs(line.start[nearest] - beats) <= 0.2 * period
+    return np.where(on_beat, log_odds[nearest], log_odds.min())

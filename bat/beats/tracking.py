@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bat.beats.accent import accent_weights
+from bat.beats.accent import accent_weights, downbeat_log_odds
 from bat.beats.audio_bars import DEFAULT_AUDIO_BARS, AudioBarConfig, combine_bars, downbeat_activation, downbeat_probability, madmom_signal
 from bat.beats.bars import BarCues, BarHypotheses, bar_hypotheses, bar_repetition, downbeat_evidence, is_melody
 from bat.beats.levels import (
@@ -165,7 +165,7 @@ def describe_level(song: Song, activation: np.ndarray, level: Level, config: Tra
     if "is_melody" not in context:
         context["is_melody"] = is_melody(song)
     level.features = level_features(activation, level.times, config.fps, config.prior_bpm)
-    bar = bar_hypotheses_for(song, activation, level.times, config, context["is_melody"], pickup=False).best()
+    bar = bar_hypotheses_for(song, activation, level.times, config, context["is_melody"], placing=False).best()
     beat_to_beat = bar_repetition(activation, level.times, config.fps, (1,))[1]
     level.features.update(bar_fit=bar.score, bar_share=bar.confidence, rep_best=max(bar.repetition.values()), rep_beat=beat_to_beat)
 
@@ -251,22 +251,25 @@ def track_activation(
 
 
 def bar_hypotheses_for(
-    song: Song, activation: np.ndarray, beats: np.ndarray, config: TrackingConfig, melody: bool, pickup: bool = True
+    song: Song, activation: np.ndarray, beats: np.ndarray, config: TrackingConfig, melody: bool, placing: bool = True
 ) -> BarHypotheses:
     """``bar_hypotheses`` over ``beats`` with the song's evidence and its cues (``song_bar_cues``)."""
-    cues = song_bar_cues(song, activation, beats, config, pickup)
+    cues = song_bar_cues(song, activation, beats, config, placing, melody)
     return bar_hypotheses(downbeat_evidence(song, beats), cues, config.beats_per_bar, melody)
 
 
-def song_bar_cues(song: Song, activation: np.ndarray, beats: np.ndarray, config: TrackingConfig, pickup: bool = True) -> BarCues:
-    """Where the first and last notes land among ``beats``, the rhythm's repetition, notes per beat, subdivision.
+def song_bar_cues(
+    song: Song, activation: np.ndarray, beats: np.ndarray, config: TrackingConfig, placing: bool = True, melody: bool = False
+) -> BarCues:
+    """Where the first and last notes land among ``beats``, the rhythm's repetition, notes per beat, subdivision,
+    and for a single line (``melody``) its downbeat log-odds per beat (``accent.downbeat_log_odds``).
 
-    ``pickup=False``: the first note's beat only by proximity, without the fractional-pickup cue. That is how
-    a candidate level's bar coherence is measured (``describe_level``; the weights were fitted so); the cue
-    then places the bars over the chosen level."""
+    ``placing=False``: the cues a candidate level's bar coherence is measured with (``describe_level``; the
+    level weights were fitted so): the first note's beat only by proximity, without the fractional-pickup cue,
+    and no melodic downbeats. Both then place the bars over the chosen level."""
     first_onset = _first_onset(song)
     first_beat, fractional = first_note_beat(beats, first_onset)
-    if not pickup:
+    if not placing:
         first_beat = int(np.argmin(np.abs(beats - first_onset))) if np.isfinite(first_onset) else 0
         fractional = False
     last_beat = int(np.argmin(np.abs(beats - song.notes.start.max()))) if len(song.notes) and len(beats) else -1
@@ -277,6 +280,7 @@ def song_bar_cues(song: Song, activation: np.ndarray, beats: np.ndarray, config:
         repetition=bar_repetition(activation, beats, config.fps, config.beats_per_bar),
         onset_density=float(np.log(max(len(song.notes), 1) / max(len(beats), 1))),
         compound=subdivision(activation, beats, config.fps) == 3,
+        melodic_downbeat=downbeat_log_odds(song.notes, beats) if placing and melody else None,
     )
 
 

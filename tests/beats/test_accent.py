@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bat.beats.accent import ACCENT_FEATURES, AccentTrees, accent_features, accent_trees, beat_log_odds, melody_line
+from bat.beats.accent import ACCENT_FEATURES, AccentTrees, accent_features, accent_trees, downbeat_log_odds, melody_line, note_log_odds
 from bat.beats.tracking import DEFAULT_TRACKING, TrackingConfig, track_notes
 from bat.corpus.music21_corpus import Piece, convert_pieces
 from bat.ingest.midi import load_midi
@@ -65,7 +65,7 @@ def test_notes_on_the_beat_carry_more_accent_in_a_held_out_tune(tunes, tune, tmp
     path = tmp_path / "played.mid"
     performance.midi.write(str(path))
     notes = load_midi(path).notes
-    log_odds = beat_log_odds(notes)
+    log_odds = note_log_odds(notes)
     period = float(np.median(np.diff(performance.beats)))
     on_beat = np.abs(notes.start[:, None] - np.asarray(performance.beats)[None, :]).min(axis=1) < 0.12 * period
     assert 0.2 < on_beat.mean() < 0.6  # running notes: most of them fall between the beats
@@ -98,3 +98,14 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """ROC AUC as the chance that a positive outscores a negative (ties count half)."""
     pos, neg = scores[positive], scores[~positive]
     return float(((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()))
+
+
+def test_true_downbeats_carry_the_higher_downbeat_log_odds(tunes, tmp_path):
+    performance = humanize(tunes[JIG.path], seed=0)
+    path = tmp_path / "played.mid"
+    performance.midi.write(str(path))
+    beats = np.asarray(performance.beats)
+    log_odds = downbeat_log_odds(load_midi(path).notes, beats)
+    downbeat = np.abs(beats[:, None] - np.asarray(performance.downbeats)[None, :]).min(axis=1) < 0.05
+    assert log_odds.shape == beats.shape and 0.3 < downbeat.mean() < 0.7
+    assert auc(log_odds, downbeat) > 0.75

@@ -32,3 +32,20 @@ def test_a_waltz_repeats_its_rhythm_every_three_beats_and_gets_bars_of_three(tmp
     assert repetition[3] > 0.95 and repetition[3] > repetition[2] + 0.1 and repetition[3] > repetition[4] + 0.1
     bar = bar_hypotheses(downbeat_evidence(song, beats), BarCues(repetition=repetition), (2, 3, 4), melody=True).best()
     assert (bar.beats_per_bar, bar.phase) == (3, 0)
+
+
+def test_a_melodys_downbeat_log_odds_move_the_bar_phase_and_not_its_length():
+    """Flat evidence, bars of two: the phase goes where the melody's downbeat log-odds point, and a texture's
+    weights (no melodic downbeat term) do not read them."""
+    evidence = np.ones((32, 5))
+    melodic = np.where(np.arange(32) % 2 == 1, 1.0, -1.0)
+    cues = BarCues(melodic_downbeat=melodic)
+    melody = bar_hypotheses(evidence, cues, (2,), melody=True)
+    assert melody.best().phase == 1
+    texture = bar_hypotheses(evidence, cues, (2,), melody=False)
+    np.testing.assert_array_equal(texture.scores, bar_hypotheses(evidence, BarCues(), (2,), melody=False).scores)
+    without = bar_hypotheses(evidence, BarCues(), (2, 3, 4), melody=True).scores
+    with_cue = bar_hypotheses(evidence, BarCues(melodic_downbeat=np.random.default_rng(0).normal(size=32)), (2, 3, 4), melody=True)
+    for length in (2, 3, 4):  # per bar length, the term sums to zero over the phases: it favours no length
+        same = with_cue.lengths == length
+        assert abs((with_cue.scores[same] - without[same]).sum()) < 1e-9
