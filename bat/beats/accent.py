@@ -122,8 +122,10 @@ class AccentTrees:
     leaf: np.ndarray  # (T, M) bool
     baseline: float
 
-    def log_odds(self, features: np.ndarray) -> np.ndarray:
-        """(L,) the trees' sum for each row of ``features`` (L, F)."""
+    def log_odds(self, features: np.ndarray, chunk: int = 20_000) -> np.ndarray:
+        """(L,) the trees' sum for each row of ``features`` (L, F), ``chunk`` rows at a time (memory: T x chunk)."""
+        if len(features) > chunk:
+            return np.concatenate([self.log_odds(features[start:start + chunk], chunk) for start in range(0, len(features), chunk)])
         n_trees = self.feature.shape[0]
         tree = np.arange(n_trees)[:, None]
         row = np.arange(features.shape[0])[None, :]

@@ -109,3 +109,9 @@ def test_true_downbeats_carry_the_higher_downbeat_log_odds(tunes, tmp_path):
     downbeat = np.abs(beats[:, None] - np.asarray(performance.downbeats)[None, :]).min(axis=1) < 0.05
     assert log_odds.shape == beats.shape and 0.3 < downbeat.mean() < 0.7
     assert auc(log_odds, downbeat) > 0.75
+
+
+def test_trees_give_the_same_log_odds_in_chunks():
+    features = np.random.default_rng(1).normal(size=(50, len(ACCENT_FEATURES)))
+    trees = accent_trees()
+    np.testing.assert_allclose(trees.log_odds(features, chunk=7), trees.log_odds(features))
