@@ -39,11 +39,10 @@ import pretty_midi  # noqa: E402
 from bat.beats import tracking  # noqa: E402
 from bat.beats.accent import ACCENT_FEATURES, MODEL_PATH, TARGETS, AccentTrees, accent_features, accent_trees, melody_line, save_trees  # noqa: E402
 from bat.beats.bars import MELODY_BARS, bar_hypotheses, downbeat_evidence, is_melody  # noqa: E402
-from bat.corpus.music21_corpus import ConvertConfig, convert_pieces  # noqa: E402
 from bat.ingest.midi import load_midi  # noqa: E402
 from beats import corpus, f_measure, kind_of  # noqa: E402
 from tests.beats.performed import humanize  # noqa: E402
-from tune_sample import sample_pieces  # noqa: E402
+from tune_sample import converted, fitting_draws  # noqa: E402
 
 pretty_midi.pretty_midi.MAX_TICK = 1e10
 warnings.filterwarnings("ignore")
@@ -146,19 +145,12 @@ def main() -> None:
     parser.add_argument("--tune", type=int, nargs=2, default=(150, 25), help="Essen and per-collection fiddle tunes to choose the bar weight on")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     args = parser.parse_args()
-    held_out = frozenset(piece.source for piece in sample_pieces(150, 25, 0))
-    first = sample_pieces(args.essen[0], args.fiddle[0], 1, exclude=held_out)
-    second = sample_pieces(args.essen[1], args.fiddle[1], 2, exclude=held_out | {piece.source for piece in first})
-    third = sample_pieces(*args.tune, 3, exclude=held_out | {piece.source for piece in first + second})
+    draws = fitting_draws((args.essen[0], args.essen[1], args.tune[0]), (args.fiddle[0], args.fiddle[1], args.tune[1]))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rows = []
-        for name, pieces in (("first", first), ("second", second)):
-            convert_pieces(pieces, folder / name, ConvertConfig())
-            rows += note_rows(corpus(folder / name, 0, folder, 0), folder)
+        rows = note_rows(converted(draws["1"], folder / "1"), folder) + note_rows(converted(draws["2"], folder / "2"), folder)
         rows += note_rows(corpus(None, 0, folder, 0), folder, even_only=True)
-        convert_pieces(sample_pieces(150, 25, 0), folder / "held", ConvertConfig())
-        held = note_rows(corpus(folder / "held", 0, folder, 0), folder)
+        held = note_rows(converted(draws["held"], folder / "held"), folder)
         x = np.concatenate([features for _, features, _ in rows])
         trees = {}
         for target in TARGETS:
@@ -180,9 +172,8 @@ def main() -> None:
         if args.out.resolve() != MODEL_PATH.resolve():
             return  # the tracker reads MODEL_PATH: the bar weight is chosen only for the trees it will use
         accent_trees.cache_clear()
-        convert_pieces(third, folder / "third", ConvertConfig())
-        tuning = bar_rows(corpus(folder / "third", 0, folder, 0), folder)
-        held_bars = bar_rows(corpus(folder / "held", 0, folder, 0), folder)
+        tuning = bar_rows(converted(draws["3"], folder / "3"), folder)
+        held_bars = bar_rows(converted(draws["held"], folder / "held"), folder)
     grid = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
     for weight in grid:
         print(f"melodic_downbeat={weight}: mean downbeat F, tuning draw {downbeat_f(tuning, weight)}, held out {downbeat_f(held_bars, weight)}")

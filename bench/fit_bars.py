@@ -37,12 +37,11 @@ import pretty_midi  # noqa: E402
 
 from bat.beats import tracking  # noqa: E402
 from bat.beats.bars import MELODY_BARS, BarWeights, bar_hypotheses, downbeat_evidence, is_melody, melody_templates  # noqa: E402
-from bat.corpus.music21_corpus import ConvertConfig, convert_pieces  # noqa: E402
 from bat.ingest.midi import load_midi  # noqa: E402
 from beats import corpus, f_measure, kind_of  # noqa: E402
 from fit_levels import fit_expected_f  # noqa: E402
 from tests.beats.performed import humanize  # noqa: E402
-from tune_sample import sample_pieces  # noqa: E402
+from tune_sample import converted, fitting_draws  # noqa: E402
 
 pretty_midi.pretty_midi.MAX_TICK = 1e10
 warnings.filterwarnings("ignore")
@@ -116,18 +115,12 @@ def main() -> None:
     parser.add_argument("--fiddle", type=int, nargs=2, default=(40, 80), help="tunes of each fiddle collection in the two draws")
     parser.add_argument("--lam", type=float, default=0.01)
     args = parser.parse_args()
-    held_out = frozenset(piece.source for piece in sample_pieces(150, 25, 0))
-    first = sample_pieces(args.essen[0], args.fiddle[0], 1, exclude=held_out)
-    second = sample_pieces(args.essen[1], args.fiddle[1], 2, exclude=held_out | {piece.source for piece in first})
+    draws = fitting_draws(tuple(args.essen), tuple(args.fiddle))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rows = []
-        for name, pieces in (("first", first), ("second", second)):
-            convert_pieces(pieces, folder / name, ConvertConfig())
-            rows += tune_rows(corpus(folder / name, 0, folder, 0), folder)
+        rows = tune_rows(converted(draws["1"], folder / "1"), folder) + tune_rows(converted(draws["2"], folder / "2"), folder)
         rows += tune_rows(corpus(None, 0, folder, 0), folder, even_only=True)
-        convert_pieces(sample_pieces(150, 25, 0), folder / "held", ConvertConfig())
-        held = tune_rows(corpus(folder / "held", 0, folder, 0), folder, truest=False)
+        held = tune_rows(converted(draws["held"], folder / "held"), folder, truest=False)
     terms = [(kind, x, scores) for kind, x, scores, _ in rows]
     vector = np.round(fit_expected_f(terms, np.zeros(len(TERMS)), 0.3, 600, args.lam, balance_kinds=True, standardize=True), 2)
     weights = weights_of(vector)

@@ -36,11 +36,10 @@ import pretty_midi  # noqa: E402
 from bat.beats import tracking  # noqa: E402
 from bat.beats.bars import is_melody  # noqa: E402
 from bat.beats.levels import LEVEL_WEIGHTS, MELODY_LEVEL_WEIGHTS, choice_values  # noqa: E402
-from bat.corpus.music21_corpus import ConvertConfig, convert_pieces  # noqa: E402
 from bat.ingest.midi import load_midi  # noqa: E402
 from beats import corpus, f_measure, kind_of  # noqa: E402
 from tests.beats.performed import humanize  # noqa: E402
-from tune_sample import sample_pieces  # noqa: E402
+from tune_sample import converted, fitting_draws  # noqa: E402
 
 pretty_midi.pretty_midi.MAX_TICK = 1e10
 warnings.filterwarnings("ignore")
@@ -128,14 +127,12 @@ def main() -> None:
     parser.add_argument("--pop", type=int, default=20)
     parser.add_argument("--melody", action="store_true", help="refit MELODY_LEVEL_WEIGHTS on single lines")
     args = parser.parse_args()
-    held_out = frozenset(piece.source for piece in sample_pieces(150, 25, 0))
+    draws = fitting_draws((args.essen,), (args.fiddle,))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        convert_pieces(sample_pieces(args.essen, args.fiddle, 1, exclude=held_out), folder / "tunes", ConvertConfig())
-        rows = song_rows(corpus(folder / "tunes", 0, folder, 0), folder, melody=args.melody)
+        rows = song_rows(converted(draws["1"], folder / "1"), folder, melody=args.melody)
         rows += song_rows(corpus(None, 0 if args.melody else args.pop, folder, 0), folder, even_only=True, melody=args.melody)
-        convert_pieces(sample_pieces(150, 25, 0), folder / "held", ConvertConfig())
-        held = song_rows(corpus(folder / "held", 0, folder, 0), folder, melody=args.melody)
+        held = song_rows(converted(draws["held"], folder / "held"), folder, melody=args.melody)
     current = MELODY_LEVEL_WEIGHTS if args.melody else LEVEL_WEIGHTS
     start = np.array([current[name] for name in NAMES])
     fitted = fit_expected_f(rows, start, temperature=0.5, steps=1500, balance_kinds=args.melody)

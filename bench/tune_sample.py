@@ -39,6 +39,29 @@ def sample_pieces(essen: int, fiddle: int, seed: int, exclude: frozenset[str] = 
     return chosen
 
 
+HELD_OUT = (150, 25, 0)  # the benchmark's held-out sample: Essen tunes, tunes per fiddle collection, seed
+
+
+def fitting_draws(essen: tuple[int, ...], fiddle: tuple[int, ...]) -> dict[str, list[Piece]]:
+    """The fit scripts' tunes: ``"held"``, the benchmark's held-out sample, and draws "1", "2"... (seeds 1, 2...;
+    ``essen[k]`` Essen and ``fiddle[k]`` tunes per fiddle collection), each leaving out the sample and the
+    draws before it."""
+    draws = {"held": sample_pieces(*HELD_OUT)}
+    taken = frozenset(piece.source for piece in draws["held"])
+    for seed, (n_essen, n_fiddle) in enumerate(zip(essen, fiddle), start=1):
+        draws[str(seed)] = sample_pieces(n_essen, n_fiddle, seed, exclude=taken)
+        taken |= {piece.source for piece in draws[str(seed)]}
+    return draws
+
+
+def converted(pieces: list[Piece], folder: Path) -> list[str]:
+    """The pieces converted to MIDI in ``folder`` (skipped where already there), in the manifest's order."""
+    from bat.ingest.sources import expand_inputs
+
+    convert_pieces(pieces, folder, ConvertConfig())
+    return expand_inputs([str(folder / MANIFEST_NAME)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
