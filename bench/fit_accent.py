@@ -39,10 +39,8 @@ import pretty_midi  # noqa: E402
 from bat.beats import tracking  # noqa: E402
 from bat.beats.accent import ACCENT_FEATURES, MODEL_PATH, TARGETS, AccentTrees, accent_features, accent_trees, melody_line, save_trees  # noqa: E402
 from bat.beats.bars import MELODY_BARS, bar_hypotheses, downbeat_evidence, is_melody  # noqa: E402
-from bat.ingest.midi import load_midi  # noqa: E402
 from beats import corpus, f_measure, kind_of  # noqa: E402
-from tests.beats.performed import humanize  # noqa: E402
-from tune_sample import converted, fitting_draws  # noqa: E402
+from tune_sample import converted, fitting_draws, performed  # noqa: E402
 
 pretty_midi.pretty_midi.MAX_TICK = 1e10
 warnings.filterwarnings("ignore")
@@ -67,13 +65,6 @@ def note_rows(files: list[str], folder: Path, even_only: bool = False) -> list[t
         print(f"\r{index + 1}/{len(files)} songs", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return rows
-
-
-def performed(source: str, index: int, folder: Path):
-    performance = humanize(source, seed=index)
-    played = folder / f"played_{index}.mid"
-    performance.midi.write(str(played))
-    return performance, load_midi(played)
 
 
 def bar_rows(files: list[str], folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:

@@ -37,11 +37,9 @@ import pretty_midi  # noqa: E402
 
 from bat.beats import tracking  # noqa: E402
 from bat.beats.bars import MELODY_BARS, BarWeights, bar_hypotheses, downbeat_evidence, is_melody, melody_templates  # noqa: E402
-from bat.ingest.midi import load_midi  # noqa: E402
 from beats import corpus, f_measure, kind_of  # noqa: E402
 from fit_levels import fit_expected_f  # noqa: E402
-from tests.beats.performed import humanize  # noqa: E402
-from tune_sample import converted, fitting_draws  # noqa: E402
+from tune_sample import converted, fitting_draws, performed  # noqa: E402
 
 pretty_midi.pretty_midi.MAX_TICK = 1e10
 warnings.filterwarnings("ignore")
@@ -76,10 +74,7 @@ def tune_rows(files: list[str], folder: Path, even_only: bool = False, truest: b
     for index, source in enumerate(files):
         if kind_of(source) not in ("folk song", "fiddle tune") or (even_only and index % 2):
             continue
-        performance = humanize(source, seed=index)
-        played = folder / f"played_{index}.mid"
-        performance.midi.write(str(played))
-        song = load_midi(played)
+        performance, song = performed(source, index, folder)
         activation = tracking.note_activation(song)
         levels = tracking.candidate_levels(song, activation)
         if not levels or not is_melody(song):

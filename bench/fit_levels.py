@@ -36,10 +36,8 @@ import pretty_midi  # noqa: E402
 from bat.beats import tracking  # noqa: E402
 from bat.beats.bars import is_melody  # noqa: E402
 from bat.beats.levels import LEVEL_WEIGHTS, MELODY_LEVEL_WEIGHTS, choice_values  # noqa: E402
-from bat.ingest.midi import load_midi  # noqa: E402
 from beats import corpus, f_measure, kind_of  # noqa: E402
-from tests.beats.performed import humanize  # noqa: E402
-from tune_sample import converted, fitting_draws  # noqa: E402
+from tune_sample import converted, fitting_draws, performed  # noqa: E402
 
 pretty_midi.pretty_midi.MAX_TICK = 1e10
 warnings.filterwarnings("ignore")
@@ -56,10 +54,7 @@ def song_rows(files: list[str], folder: Path, even_only: bool = False, melody: b
     for index, source in enumerate(files):
         if kind_of(source) not in KINDS or (even_only and index % 2):
             continue
-        performance = humanize(source, seed=index)
-        played = folder / f"played_{index}.mid"
-        performance.midi.write(str(played))
-        song = load_midi(played)
+        performance, song = performed(source, index, folder)
         if melody and not is_melody(song):
             continue
         levels = tracking.candidate_levels(song, tracking.note_activation(song))

@@ -62,6 +62,18 @@ def converted(pieces: list[Piece], folder: Path) -> list[str]:
     return expand_inputs([str(folder / MANIFEST_NAME)])
 
 
+def performed(source: str, index: int, folder: Path):
+    """(performance, song): ``source`` humanized with ``index`` as the seed, as bench/beats.py plays it, and the
+    song bat loads from the played file."""
+    from bat.ingest.midi import load_midi
+    from tests.beats.performed import humanize
+
+    performance = humanize(source, seed=index)
+    played = folder / f"played_{index}.mid"
+    performance.midi.write(str(played))
+    return performance, load_midi(played)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)

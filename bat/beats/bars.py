@@ -4,7 +4,8 @@ Every bar length (2, 3, 4 beats) and phase is a hypothesis for the whole song (o
 tracker with its tiny meter-change probability; a pickup is just a phase), scored by templates of per-beat
 evidence (bass onsets, harmonic change, long notes, onset count, kicks: ``downbeat_evidence``), by how well
 the rhythm of one bar repeats in the next (``bar_repetition``: the strongest cue for triple against duple
-meter in a plain melody), and by priors on the bar length and on how a song starts and ends (``BarCues``, weighed by ``BarWeights``).
+meter in a plain melody), and by priors on the bar length and on how a song starts and ends (``BarCues``,
+weighed by ``BarWeights``).
 
 A single line (``is_melody``) has its own weights (``MELODY_BARS``): its evidence is sparse (one note per beat
 at most, no harmony to change), and what tells its bars apart differs from a texture's; it also weighs what

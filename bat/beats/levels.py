@@ -117,13 +117,14 @@ def choice_values(levels: list[Level]) -> list[dict[str, float]]:
     return values
 
 
-# Weights of the level features for anything but a single melody line (chords, voices, drums), fitted (a softmax over each song's candidate levels, maximising the expected
-# beat F-measure, then scaled so that the softmax's share is a calibrated confidence) on humanized performances
-# of 420 folk and fiddle tunes drawn at random from the music21 corpus (bench/tune_sample.py, seed 1), the
-# even-numbered demo-corpus files and 10 pop files. Held out: the benchmark's own tune sample (seed 0) and the
-# odd-numbered demo-corpus files. bench/fit_levels.py refits them. Tried and left out (no gain on held-out
-# files): onsets per beat, beat/subdivision contrast, onsets and long notes on the beats, local autocorrelation
-# at the period, melodic accents (contour turns, leaps) on the beats, and candidates shifted by half a beat.
+# Weights of the level features for anything but a single melody line (chords, voices, drums), fitted (a
+# softmax over each song's candidate levels, maximising the expected beat F-measure, then scaled so that the
+# softmax's share is a calibrated confidence) on humanized performances of 420 folk and fiddle tunes drawn at
+# random from the music21 corpus (bench/tune_sample.py, seed 1), the even-numbered demo-corpus files and 10
+# pop files. Held out: the benchmark's own tune sample (seed 0) and the odd-numbered demo-corpus files.
+# bench/fit_levels.py refits them. Tried and left out (no gain on held-out files): onsets per beat,
+# beat/subdivision contrast, onsets and long notes on the beats, local autocorrelation at the period, melodic
+# accents (contour turns, leaps) on the beats, and candidates shifted by half a beat.
 LEVEL_WEIGHTS = {
     "log_tempo_sq": -1.73,  # tempo preference around prior_bpm...
     "log_tempo": 1.97,  # ...with a lean to the faster side
