@@ -27,6 +27,9 @@
    by onset-only F1; one line per audio file goes to stderr. ``--audio-only`` skips the files not rendered.
 Beat F-measure is the target; mir_eval's AMLt (continuity at any allowed metrical level) is shown next to
 it for information, since it forgives the double/half-tempo and off-beat errors F counts.
+A second table splits what each kind loses of downbeat F (``downbeat_error``) by where it went wrong: the beats
+themselves, the bar length (bars of two beats for bars of four: often how the collection writes the same
+rhythm, a reel as 2/4, 4/4 or 2/2), or the phase (the right bars, started on the wrong beat).
 Times are seconds of computing per minute of music, on this machine. ``--by-meter`` adds a row per kind and
 written meter (the manifest's ``time_signature``): the demo corpus takes Essen tunes evenly per meter, so
 its folk rows weigh rare meters (3/8, 5/8, 6/4, 2/2, whose written beat is a notation choice at the
@@ -144,6 +147,44 @@ class Table:
               "information only; the targets are on beat and downbeat F-measure.")
 
 
+ERRORS = ("right", "beats", "bar length", "phase")
+
+
+def downbeat_error(beats: np.ndarray, downbeats: np.ndarray, tracked_times: np.ndarray, tracked_downbeats: np.ndarray) -> str:
+    """Where a song's downbeats went wrong, the first that applies: ``"right"`` (downbeat F at least 0.8),
+    ``"beats"`` (beat F under 0.8: another metrical level or the off-beat, which no bar choice can mend), ``"bar
+    length"`` (the right beats grouped in bars more than 12% longer or shorter than the true ones), ``"phase"``
+    (the right beats and bar length, the downbeats on another beat of the bar)."""
+    if f_measure(downbeats, tracked_downbeats) >= 0.8:
+        return "right"
+    if f_measure(beats, tracked_times) < 0.8:
+        return "beats"
+    if len(downbeats) < 2 or len(tracked_downbeats) < 2:
+        return "bar length"
+    ratio = float(np.median(np.diff(tracked_downbeats)) / np.median(np.diff(downbeats)))
+    return "bar length" if abs(np.log(ratio)) > np.log(1.12) else "phase"
+
+
+class ErrorTable:
+    """Per kind, the downbeat F lost to each of ``ERRORS``: they add up to one minus the mean downbeat F."""
+
+    def __init__(self):
+        self.songs: dict[str, list[tuple[str, float]]] = defaultdict(list)
+
+    def add(self, kind: str, error: str, down_f: float) -> None:
+        self.songs[kind].append((error, down_f))
+
+    def print(self) -> None:
+        print(f"\n{'downbeat F lost to (share of songs)':<44}{'kind':<13}{'n':>4}{'down F':>8}" + "".join(f"{name:>16}" for name in ERRORS))
+        for kind, songs in sorted(self.songs.items()):
+            n = len(songs)
+            cells = ""
+            for name in ERRORS:
+                lost = sum(1.0 - down_f for error, down_f in songs if error == name) / n
+                cells += f"{lost:>9.3f} ({sum(error == name for error, _ in songs) / n:.0%})".rjust(16)
+            print(f"{'humanized: bat on notes':<44}{kind:<13}{n:>4}{np.mean([f for _, f in songs]):>8.3f}{cells}")
+
+
 def corpus(demo: Path | None, pops: int, folder: Path, seed: int) -> list[str]:
     if demo is None:
         from bat.corpus.demo import build_demo_corpus
@@ -176,7 +217,7 @@ def main() -> None:
     parser.add_argument("--by-meter", action="store_true", help="also a row per kind and written meter")
     args = parser.parse_args()
     kinds = set(args.kinds.split(",")) if args.kinds else None
-    table = Table()
+    table, errors = Table(), ErrorTable()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         files = corpus(args.demo, args.pop, folder, args.seed)
@@ -200,8 +241,10 @@ def main() -> None:
                 seconds = time.perf_counter() - started
                 beat_f, down_f = f_measure(performance.beats, tracked.times), f_measure(performance.downbeats, downbeats_of(tracked))
                 amlt = aml_t(performance.beats, tracked.times)
+                error = downbeat_error(performance.beats, performance.downbeats, tracked.times, downbeats_of(tracked))
                 for group in (kind, "all"):
                     table.add("humanized: bat on notes", group, beat=beat_f, down=down_f, amlt=amlt, seconds=seconds, duration=song.end_time)
+                    errors.add(group, error, down_f)
                 if args.by_meter:
                     meter = meters.get(str(Path(source).resolve()), "generated")
                     table.add(f"humanized: bat on notes, written {meter}", kind, beat=beat_f, down=down_f, amlt=amlt,
@@ -215,6 +258,8 @@ def main() -> None:
             print(f"\r{index + 1}/{len(files)} files", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     table.print()
+    if errors.songs:
+        errors.print()
 
 
 def score_bench(table: Table, name: str, source: str, copy: Path, truth: str = "score") -> None:
