@@ -150,14 +150,14 @@ class Table:
 ERRORS = ("right", "beats", "bar length", "phase")
 
 
-def downbeat_error(beats: np.ndarray, downbeats: np.ndarray, tracked_times: np.ndarray, tracked_downbeats: np.ndarray) -> str:
-    """Where a song's downbeats went wrong, the first that applies: ``"right"`` (downbeat F at least 0.8),
-    ``"beats"`` (beat F under 0.8: another metrical level or the off-beat, which no bar choice can mend), ``"bar
-    length"`` (the right beats grouped in bars more than 12% longer or shorter than the true ones), ``"phase"``
-    (the right beats and bar length, the downbeats on another beat of the bar)."""
-    if f_measure(downbeats, tracked_downbeats) >= 0.8:
+def downbeat_error(beat_f: float, down_f: float, downbeats: np.ndarray, tracked_downbeats: np.ndarray) -> str:
+    """Where a song's downbeats (F-measure ``down_f``; its beats', ``beat_f``) went wrong, the first that applies:
+    ``"right"`` (downbeat F at least 0.8), ``"beats"`` (beat F under 0.8: another metrical level or the off-beat,
+    which no bar choice can mend), ``"bar length"`` (the right beats grouped in bars more than 12% longer or
+    shorter than the true ones), ``"phase"`` (the right beats and bar length, the downbeats on another beat)."""
+    if down_f >= 0.8:
         return "right"
-    if f_measure(beats, tracked_times) < 0.8:
+    if beat_f < 0.8:
         return "beats"
     if len(downbeats) < 2 or len(tracked_downbeats) < 2:
         return "bar length"
@@ -241,7 +241,7 @@ def main() -> None:
                 seconds = time.perf_counter() - started
                 beat_f, down_f = f_measure(performance.beats, tracked.times), f_measure(performance.downbeats, downbeats_of(tracked))
                 amlt = aml_t(performance.beats, tracked.times)
-                error = downbeat_error(performance.beats, performance.downbeats, tracked.times, downbeats_of(tracked))
+                error = downbeat_error(beat_f, down_f, performance.downbeats, downbeats_of(tracked))
                 for group in (kind, "all"):
                     table.add("humanized: bat on notes", group, beat=beat_f, down=down_f, amlt=amlt, seconds=seconds, duration=song.end_time)
                     errors.add(group, error, down_f)

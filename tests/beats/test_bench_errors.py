@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from beats import ErrorTable, downbeat_error  # noqa: E402
+from beats import ErrorTable, downbeat_error, f_measure  # noqa: E402
 
 BEATS = np.arange(0.0, 40.0, 0.5)  # 120 bpm for 40 s: mir_eval ignores the first 5 s
 DOWNBEATS = BEATS[::4]  # bars of four
@@ -27,7 +27,8 @@ DOWNBEATS = BEATS[::4]  # bars of four
     ],
 )
 def test_each_way_of_losing_downbeats_is_told_apart(tracked, downbeats, error):
-    assert downbeat_error(BEATS, DOWNBEATS, tracked, downbeats) == error
+    beat_f, down_f = f_measure(BEATS, tracked), f_measure(DOWNBEATS, downbeats)
+    assert downbeat_error(beat_f, down_f, DOWNBEATS, downbeats) == error
 
 
 def test_what_each_kind_loses_adds_up_to_one_minus_its_downbeat_f(capsys):
