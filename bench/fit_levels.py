@@ -69,20 +69,24 @@ def song_rows(files: list[str], folder: Path, even_only: bool = False, melody: b
 
 def fit_expected_f(
     rows, start: np.ndarray, temperature: float, steps: int, lam: float = 0.0, balance_kinds: bool = False,
-    standardize: bool = False,
+    standardize: bool = False, offsets: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Weights maximising the mean expected F-measure of a softmax over each song's candidates (Adam from
     ``start``). ``rows``: (kind, candidate features (C, K), candidate F (C,)), C may differ per song.
     ``lam``: L2 on the weights of standardised features (``standardize``), so that every feature is shrunk alike;
-    ``balance_kinds``: every kind weighs the same however many songs it has."""
+    ``balance_kinds``: every kind weighs the same however many songs it has; ``offsets``: per song, a fixed term
+    of each candidate's logit (C,), weighed elsewhere."""
     import torch
 
     most = max(len(scores) for _, _, scores in rows)
     features = torch.zeros(len(rows), most, len(start), dtype=torch.float64)
     scores = torch.zeros(len(rows), most, dtype=torch.float64)
     padding = torch.ones(len(rows), most, dtype=torch.bool)
+    fixed = torch.zeros(len(rows), most, dtype=torch.float64)
     for i, (_, x, f) in enumerate(rows):
         features[i, : len(f)], scores[i, : len(f)], padding[i, : len(f)] = torch.tensor(x), torch.tensor(f), False
+        if offsets is not None:
+            fixed[i, : len(f)] = torch.tensor(offsets[i])
     scale = features[~padding].std(0).clamp_min(1e-6) if standardize else torch.ones(len(start), dtype=torch.float64)
     count = Counter(kind for kind, _, _ in rows)
     song_weight = torch.tensor([1.0 / count[kind] / len(count) if balance_kinds else 1.0 / len(rows) for kind, _, _ in rows])
@@ -90,7 +94,7 @@ def fit_expected_f(
     optimizer = torch.optim.Adam([weights], lr=0.03)
     for _ in range(steps):
         optimizer.zero_grad()
-        logits = (features / scale @ weights / temperature).masked_fill(padding, -torch.inf)
+        logits = ((features / scale @ weights + fixed) / temperature).masked_fill(padding, -torch.inf)
         expected = (song_weight * (torch.softmax(logits, 1) * scores).sum(1)).sum()
         (-expected + lam * (weights ** 2).sum()).backward()
         optimizer.step()

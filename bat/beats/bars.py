@@ -12,7 +12,9 @@ at most, no harmony to change), and what tells its bars apart differs from a tex
 its melody says of downbeats (``BarCues.melodic_downbeat``, from ``bat.beats.accent``), which places a jig's
 bars where its running eighths give the rhythm nothing to say. 2/4 against 4/4 is the hardest: the beats of
 a 2/4 tune are grouped in twos by its phrasing as strongly as those of a 4/4 tune, and what tells them apart
-is mostly how densely notes fill the beat and where the tune ends.
+is mostly how densely notes fill the beat and where the tune starts and ends, read per bar length
+(``BarWeights.first_note``, ``last_note``): a reel in running eighths is a bar of four quarter beats whether
+written in 2/2 or 4/4, and it is placed by its first and last notes or hedged as two bars of two.
 
 Legend: ``B`` beats, ``F`` frames.
 """
@@ -79,12 +81,19 @@ class BarWeights:
     templates: dict[int, np.ndarray]
     length_prior: dict[int, float]
     repetition: dict[int, float]  # × how much better the rhythm repeats after this bar length than on average
-    pickup: tuple[float, float]  # the first note on a downbeat, or one beat before it (an upbeat)
-    fractional_pickup: tuple[float, float]  # the same when the first note comes a fraction of a beat early
-    last_note: tuple[float, float] = (0.0, 0.0)  # the last onset on a downbeat, or on the bar's last beat
+    # per bar length, by the position in the bar (0: the downbeat, length - 1: an upbeat) of the beat the first
+    # note lands on, of the same when that note comes a fraction of a beat early, and of the last onset's beat
+    first_note: dict[int, np.ndarray]
+    fractional_first_note: dict[int, np.ndarray]
+    last_note: dict[int, np.ndarray] = field(default_factory=lambda: {length: np.zeros(length) for length in (2, 3, 4)})
     density: dict[int, float] = field(default_factory=lambda: {2: 0.0, 3: 0.0, 4: 0.0})  # × log(onsets per beat)
     compound: dict[int, float] = field(default_factory=lambda: {2: 0.0, 3: 0.0, 4: 0.0})  # when beats divide in three
     melodic_downbeat: float = 0.0  # × how much more the melody's downbeat log-odds (``BarCues``) say "downbeat" there
+
+
+def at_ends(downbeat: float, upbeat: float) -> dict[int, np.ndarray]:
+    """Position weights, per bar length, that see only the downbeat and the bar's last beat (the upbeat)."""
+    return {length: np.array([downbeat] + [0.0] * (length - 2) + [upbeat]) for length in (2, 3, 4)}
 
 
 # Textures (chords, several voices, drums). Templates fitted (conditional logit over every bar length and
@@ -100,8 +109,8 @@ TEXTURE_BARS = BarWeights(
     },
     length_prior={2: -0.05, 3: -0.38, 4: 0.0},  # 4/4 is the most common meter
     repetition={2: 5.0, 3: 5.0, 4: 5.0},
-    pickup=(0.99, 0.97),  # both common
-    fractional_pickup=(1.5, 0.0),  # an eighth-note pickup leads to a downbeat
+    first_note=at_ends(0.99, 0.97),  # both common
+    fractional_first_note=at_ends(1.5, 0.0),  # an eighth-note pickup leads to a downbeat
 )
 
 
@@ -114,19 +123,21 @@ def melody_templates(downbeat: np.ndarray, half_bar: np.ndarray) -> dict[int, np
 
 
 # A single line (``is_melody``): its own weights, fitted by bench/fit_bars.py (maximising the expected downbeat
-# F of a softmax over each tune's hypotheses) on humanized performances of 1,260 folk and fiddle tunes drawn at
-# random from the corpus and the even-numbered demo-corpus tunes, with beats the tracker chose or the truest.
+# F of a softmax over each tune's hypotheses, the melody's downbeat term held fixed) on humanized performances of
+# 1,260 folk and fiddle tunes drawn at random from the corpus, over the beats the tracker chose.
 # Denser notes point to bars of two (a 2/4 tune moves in eighths and sixteenths where a 4/4 one moves in
-# quarters and eighths), and a rhythm that repeats after three beats to bars of three.
+# quarters and eighths), and a rhythm that repeats after three beats to bars of three. Where the first and last
+# notes land reads differently per bar length: a first note on a beat of its own starts a bar of two but is as
+# often the upbeat of a bar of four, and a reel's last onset falls on the third beat of its bar of four.
 MELODY_BARS = BarWeights(
-    templates=melody_templates(np.array([0.76, 0.67, 0.58, 0.51, 0.0]), np.array([0.26, -0.06, 0.22, 0.06, 0.0])),
-    length_prior={2: -0.13, 3: -0.03, 4: 0.11},
-    repetition={2: -2.7, 3: 6.7, 4: 0.5},
-    pickup=(0.98, 0.74),
-    fractional_pickup=(1.53, -0.81),
-    last_note=(0.18, 0.52),
-    density={2: 1.36, 3: -0.19, 4: -0.62},
-    compound={2: 0.22, 3: 0.35, 4: -0.38},
+    templates=melody_templates(np.array([0.06, 0.18, -0.28, 0.2, 0.0]), np.array([-0.09, 0.06, 0.05, -0.04, 0.0])),
+    length_prior={2: 0.01, 3: -0.0, 4: -0.01},
+    repetition={2: -0.75, 3: 1.3, 4: 0.19},
+    first_note={2: np.array([0.53, -0.78]), 3: np.array([0.31, -0.47, 0.19]), 4: np.array([0.16, -0.27, -0.22, 0.55])},
+    fractional_first_note={2: np.array([0.66, -0.28]), 3: np.array([0.19, -0.21, -0.02]), 4: np.array([0.27, -0.36, -0.25, -0.01])},
+    last_note={2: np.array([-0.41, 0.43]), 3: np.array([0.05, -0.13, 0.08]), 4: np.array([-0.13, -0.1, 0.11, 0.09])},
+    density={2: 0.73, 3: -0.14, 4: -0.31},
+    compound={2: 0.35, 3: 0.3, 4: -0.42},
     # the melody's own downbeat log-odds (``bat.beats.accent``): chosen by bench/fit_accent.py on a third draw of
     # tunes (the trees are overconfident on those they were fitted on): downbeat F there, fiddle 0.62 -> 0.70 and
     # folk 0.75 -> 0.78; on the held-out sample 0.63 -> 0.65 and 0.81 -> 0.81
@@ -217,7 +228,7 @@ def bar_hypotheses(
     spread = evidence.std(axis=0)
     z = (evidence - evidence.mean(axis=0)) / np.where(spread > 1e-9, spread, 1.0)
     index = np.arange(len(z))
-    pickup = weights.fractional_pickup if cues.fractional_pickup else weights.pickup
+    first_note = weights.fractional_first_note if cues.fractional_pickup else weights.first_note
     melodic = cues.melodic_downbeat if weights.melodic_downbeat and cues.melodic_downbeat is not None else None
     if melodic is not None:
         melodic = (melodic - melodic.mean()) / max(float(melodic.std()), 1e-9)
@@ -235,11 +246,9 @@ def bar_hypotheses(
                 means = [melodic[position == p].mean() for p in range(length)]
                 score += weights.melodic_downbeat * (means[0] - float(np.mean(means[1:])))
             if len(z):
-                first = position[min(cues.first_beat, len(z) - 1)]
-                score += pickup[0] * (first == 0) + pickup[1] * (first == length - 1)
+                score += float(first_note[length][position[min(cues.first_beat, len(z) - 1)]])
                 if cues.last_beat >= 0:
-                    last = position[min(cues.last_beat, len(z) - 1)]
-                    score += weights.last_note[0] * (last == 0) + weights.last_note[1] * (last == length - 1)
+                    score += float(weights.last_note[length][position[min(cues.last_beat, len(z) - 1)]])
             hypotheses.append((score, length, phase))
     scores, lengths, phases = (np.array(column) for column in zip(*hypotheses))
     return BarHypotheses(lengths.astype(np.int64), phases.astype(np.int64), scores.astype(np.float64), cues)

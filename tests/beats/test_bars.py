@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from bat.beats.bars import BarCues, bar_hypotheses, bar_repetition, downbeat_evidence, is_melody
+from bat.beats.bars import MELODY_BARS, BarCues, bar_hypotheses, bar_repetition, downbeat_evidence, is_melody
 from bat.beats.tracking import note_activation
 from bat.ingest.midi import load_midi
 from tests.beats.pieces import SCALE, groove, hymn, march, write
@@ -49,3 +51,23 @@ def test_a_melodys_downbeat_log_odds_move_the_bar_phase_and_not_its_length():
     for length in (2, 3, 4):  # per bar length, the term sums to zero over the phases: it favours no length
         same = with_cue.lengths == length
         assert abs((with_cue.scores[same] - without[same]).sum()) < 1e-9
+
+
+def test_where_a_melodys_first_note_lands_depends_on_the_bar_length():
+    """A melody whose first note lands on a beat of its own (no fraction early) starts a bar of two there, but is
+    more often the upbeat of a bar of four: flat evidence, the first note on beat 3, so bars of two start on beat
+    3 (phase 1) and bars of four on beat 4 (phase 0). A texture's weights see the downbeat first there too."""
+    evidence = np.ones((32, 5))
+    cues = BarCues(first_beat=3)
+    assert bar_hypotheses(evidence, cues, (2,), melody=True).best().phase == 1
+    assert bar_hypotheses(evidence, cues, (4,), melody=True).best().phase == 0
+    assert bar_hypotheses(evidence, cues, (4,), melody=False).best().phase == 3
+
+
+def test_the_first_notes_weight_is_read_at_its_position_in_each_hypothesis_bar():
+    """Weights that favour only the second beat of a bar of three put the first note (beat 5) there: phase 1."""
+    weights = replace(MELODY_BARS, first_note={2: np.zeros(2), 3: np.array([0.0, 2.0, 0.0]), 4: np.zeros(4)},
+                      last_note={length: np.zeros(length) for length in (2, 3, 4)}, melodic_downbeat=0.0)
+    hypotheses = bar_hypotheses(np.ones((30, 5)), BarCues(first_beat=5), (3,), weights=weights)
+    assert hypotheses.best().phase == 1
+    np.testing.assert_allclose(np.sort(hypotheses.scores)[:2], hypotheses.best().score - 2.0)
