@@ -8,15 +8,15 @@ the first; the first is bench/fit_levels.py's sample); single lines only (``is_m
 beats the tracker chooses, and over them every bar hypothesis: its terms (``hypothesis_terms``) and its
 downbeat F-measure. The bars are placed over the chosen beats, so they are fitted there: fitted over the truest
 candidate level's beats as well (and the demo corpus's tunes), the weights placed the held-out bars worse
-(downbeat F, fiddle tunes 0.73 against 0.79, folk songs 0.84 against 0.85).
+(downbeat F of the held-out single lines, fiddle tunes 0.71 against 0.78, folk songs 0.85 in both).
 
 The model is small on purpose: a template that contrasts the downbeat with the bar's other beats (shared by
 all bar lengths), one for the third beat of a bar of four, per bar length the song-wide terms of
-``BarWeights``, and per bar length and position where the first and last notes land. That last is what places
-most bars of two against bars of four: a tune's first note is the downbeat of a bar of two far more often than
-its upbeat, but the upbeat of a bar of four about as often as its downbeat; the last onset of a reel falls on the
-third beat of its bar of four, the last of a folk song on a downbeat (on the held-out sample, as one pair of
-weights for all lengths: downbeat F 0.68 for fiddle tunes and 0.81 for folk songs; per length 0.73 and 0.85).
+``BarWeights``, and per bar length and position where the first and last notes land, which mean different
+things at different lengths: a tune's first note is the downbeat of a bar of two far more often than its
+upbeat, but the upbeat of a bar of four at least as often as its downbeat; a reel's last onset falls on the
+third beat of its bar of four, a folk song's on a downbeat (held-out downbeat F, fitted with one pair of weights
+for all lengths: fiddle tunes 0.70, folk songs 0.83; per length and position: 0.79 and 0.85).
 Fitted on standardised terms (L2 ``--lam``) to maximise the mean expected F of a softmax over each tune's
 hypotheses (temperature 0.3, Adam), folk and fiddle tunes weighing equally. With per-position templates of every
 length and more melodic cues (leaps, agogic accents, rests, ties, pitch repetition) it fitted the training

@@ -127,8 +127,8 @@ def melody_templates(downbeat: np.ndarray, half_bar: np.ndarray) -> dict[int, np
 # 1,260 folk and fiddle tunes drawn at random from the corpus, over the beats the tracker chose.
 # Denser notes point to bars of two (a 2/4 tune moves in eighths and sixteenths where a 4/4 one moves in
 # quarters and eighths), and a rhythm that repeats after three beats to bars of three. Where the first and last
-# notes land reads differently per bar length: a first note on a beat of its own starts a bar of two but is as
-# often the upbeat of a bar of four, and a reel's last onset falls on the third beat of its bar of four.
+# notes land reads differently per bar length: a first note on a beat of its own starts a bar of two but is at
+# least as often the upbeat of a bar of four, and a reel's last onset falls on the third beat of its bar of four.
 MELODY_BARS = BarWeights(
     templates=melody_templates(np.array([0.06, 0.18, -0.28, 0.2, 0.0]), np.array([-0.09, 0.06, 0.05, -0.04, 0.0])),
     length_prior={2: 0.01, 3: -0.0, 4: -0.01},
