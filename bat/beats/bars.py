@@ -76,7 +76,8 @@ def downbeat_evidence(song: Song, beats: np.ndarray) -> np.ndarray:
 class BarWeights:
     """How much each cue counts in a bar hypothesis's score: per-position templates of the (z-scored) per-beat
     evidence, and song-wide terms. Read a template row as "at this position expect": columns are bass onset,
-    harmonic change, long notes, onset count, kick/crash. Terms are per bar length unless a pair."""
+    harmonic change, long notes, onset count, kick/crash. Terms are per bar length, and those of the first and
+    last notes per position in the bar as well."""
 
     templates: dict[int, np.ndarray]
     length_prior: dict[int, float]
