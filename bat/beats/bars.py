@@ -179,15 +179,18 @@ def bar_repetition(activation: np.ndarray, beats: np.ndarray, fps: int, lengths:
 
 
 def is_melody(song: Song) -> bool:
-    """A single line: no drums, and nine in ten note onsets alone (nothing else starts or still sounds)."""
+    """A single line: no drums, and nine in ten note onsets alone: nothing else starts with them, and nothing
+    sounds on but the note just before, whose tail may ring into them (a transcription of a fiddle or a voice
+    rings so on two onsets in five) where an accompaniment's held note would span several onsets."""
     notes = song.notes
     if len(song.drums) or len(notes) < 8:
         return False
     order = np.argsort(notes.start, kind="stable")
     start, end = notes.start[order], notes.end[order]
-    sounding_until = np.maximum.accumulate(end)
+    sounding_until = np.maximum.accumulate(end)  # the latest end among the notes up to each one
     alone = np.ones(len(start), bool)
-    alone[1:] = (start[1:] >= sounding_until[:-1] - 0.05) & (np.diff(start) > 0.03)
+    alone[1:] = np.diff(start) > 0.03
+    alone[2:] &= start[2:] >= sounding_until[:-2] - 0.05
     return bool(alone.mean() >= 0.9)
 
 

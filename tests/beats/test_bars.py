@@ -27,6 +27,15 @@ def test_a_single_line_is_a_melody_and_chords_or_drums_are_not(tmp_path):
     assert not is_melody(load_midi(write(groove(bars=8), tmp_path, "groove.mid")))
 
 
+def test_a_line_whose_notes_ring_into_the_next_is_a_melody_and_one_over_held_notes_is_not(tmp_path):
+    """A transcribed fiddle's notes ring on past the next onset (here by 0.15 s); a melody over an accompaniment
+    has notes held across several of its onsets, even when none starts with a melody note."""
+    ringing = Piece(notes=[N(SCALE[k % 7], k, 1.3) for k in range(32)])
+    assert is_melody(load_midi(write(ringing, tmp_path, "ringing.mid")))
+    accompanied = Piece(notes=[N(SCALE[k % 7] + 12, k, 1.0) for k in range(32)] + [N(SCALE[0] - 12, 4 * bar + 0.5, 3.0) for bar in range(8)])
+    assert not is_melody(load_midi(write(accompanied, tmp_path, "accompanied.mid")))
+
+
 def test_a_waltz_repeats_its_rhythm_every_three_beats_and_gets_bars_of_three(tmp_path):
     song = load_midi(write(waltz(), tmp_path, "waltz.mid"))
     beats = np.arange(48) * 0.5  # the quarter notes at 120 qpm
