@@ -20,8 +20,8 @@
    scores against pretty_midi's grid as it is, which beats such bars in eighths or sixteenths.
 2. Audio. ``--audio`` pieces of each kind, and three named scores (a chorale, Maple Leaf Rag, a Mozart
    quartet movement, rendered from their quantized MIDI), are rendered with FluidSynth (under a timeout)
-   and tracked: bat on the MIDI notes; bat on the audio (``track_audio``: madmom's RNN beat activation,
-   bars from the basic-pitch transcription and madmom's downbeat RNN together, ``bat.beats.audio_bars``),
+   and tracked: bat on the MIDI notes; bat on the audio (``track_audio``: madmom's RNN beat activation, with
+   a single line's transcribed notes, ``audio_beat_activation``; bars from the basic-pitch transcription and madmom's downbeat RNN together, ``bat.beats.audio_bars``),
    and the same with bars from the transcription alone (as before audio_bars); and madmom alone
    (RNNDownBeatProcessor + DBNDownBeatTrackingProcessor, 3 or 4 beats a bar). The transcription is scored
    by onset-only F1; one line per audio file goes to stderr. ``--audio-only`` skips the files not rendered.
@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import pretty_midi  # noqa: E402
 
 from bat.beats.audio_bars import downbeat_activation  # noqa: E402
-from bat.beats.tracking import audio_activation, track_activation, track_notes  # noqa: E402
+from bat.beats.tracking import audio_beat_activation, track_activation, track_notes  # noqa: E402
 from bat.ingest.audio import load_audio  # noqa: E402
 from bat.ingest.midi import load_midi  # noqa: E402
 from bat.corpus.manifest import read_manifest  # noqa: E402
@@ -293,12 +293,12 @@ def audio_bench(table: Table, kind: str, midi: Path, beats, downbeats, song, wav
     started = time.perf_counter()
     audio_song, samples, rate = load_audio(str(wav), wav.read_bytes())
     transcribed = time.perf_counter()
-    activation = audio_activation(samples, rate)
+    activation, trust_madmom = audio_beat_activation(samples, rate, audio_song)
     beat_rnn = time.perf_counter()
-    notes_only = track_activation(activation, audio_song, "madmom_audio", trust_madmom=True)
+    notes_only = track_activation(activation, audio_song, "madmom_audio", trust_madmom=trust_madmom)
     tracked_notes_only = time.perf_counter()
     madmom_downbeats = downbeat_activation(samples, rate)
-    tracked = track_activation(activation, audio_song, "madmom_audio", trust_madmom=True, audio_downbeats=madmom_downbeats)
+    tracked = track_activation(activation, audio_song, "madmom_audio", trust_madmom=trust_madmom, audio_downbeats=madmom_downbeats)
     finished = time.perf_counter()
     onset = onset_f1(np.concatenate([song.notes.start, song.drums.start]), audio_song.notes.start)
     add("bat on audio, bars: notes only", notes_only.times, downbeats_of(notes_only), tracked_notes_only - started, onset=onset)

@@ -103,3 +103,31 @@ def test_madmom_downbeats_are_weighed_in_and_recorded_on_a_rendered_piece(tmp_pa
 
     featurized = featurize_path(wav)
     assert f"downbeats={tracked.downbeats_by}" in featurized.grid_evidence and "audio_bar_share=" in featurized.grid_evidence
+
+
+def test_a_rendered_single_line_is_tracked_on_its_transcribed_notes(tmp_path):
+    """The transcription of a one-line tune is a melody (its notes ring into the next onset and still count as
+    one line), so its beats come from the audio and its notes with the melody's accent together, its level
+    chosen as a melody's."""
+    from bat.beats.bars import is_melody
+    from bat.beats.tracking import audio_activation, audio_beat_activation, note_activation, track_audio
+    from bat.ingest.audio import load_audio
+    from tests.beats.pieces import march
+
+    performance = humanize(write(march(bars=12), tmp_path, "march.mid"), seed=1)
+    played = tmp_path / "played.mid"
+    performance.midi.write(str(played))
+    wav = render(played, tmp_path / "played.wav")
+    song, samples, rate = load_audio(str(wav), wav.read_bytes())
+    assert is_melody(song)
+    activation, trust_madmom = audio_beat_activation(samples, rate, song)
+    assert not trust_madmom
+    notes, heard = note_activation(song), audio_activation(samples, rate)
+    both = np.zeros(max(len(notes), len(heard)))
+    both[: len(notes)] += notes
+    both[: len(heard)] += heard
+    np.testing.assert_allclose(activation, both / 2)
+    tracked = track_audio(samples, rate, song)
+    assert tracked.beats_per_bar == 2  # measured: beat F 0.91, downbeat F 0.89
+    assert f_measure(performance.beats, tracked.times) >= 0.85
+    assert f_measure(performance.downbeats, tracked.times[tracked.beat_in_bar == 0]) >= 0.8
