@@ -21,7 +21,8 @@
 2. Audio. ``--audio`` pieces of each kind, and three named scores (a chorale, Maple Leaf Rag, a Mozart
    quartet movement, rendered from their quantized MIDI), are rendered with FluidSynth (under a timeout)
    and tracked: bat on the MIDI notes; bat on the audio (``track_audio``: madmom's RNN beat activation, with
-   a single line's transcribed notes, ``audio_beat_activation``; bars from the basic-pitch transcription and madmom's downbeat RNN together, ``bat.beats.audio_bars``),
+   a single line's transcribed notes, ``audio_beat_activation``; bars from the basic-pitch transcription and
+   madmom's downbeat RNN together, ``bat.beats.audio_bars``),
    and the same with bars from the transcription alone (as before audio_bars); and madmom alone
    (RNNDownBeatProcessor + DBNDownBeatTrackingProcessor, 3 or 4 beats a bar). The transcription is scored
    by onset-only F1; one line per audio file goes to stderr. ``--audio-only`` skips the files not rendered.

@@ -1,12 +1,12 @@
 """Audio file -> ``Song``: decode, then transcribe the notes offline with basic-pitch's bundled ONNX model.
 
 bat's features are about notes, so audio is turned into notes first; its beats come from madmom on the
-audio itself (``bat.beats.tracking.track_audio``), and from the transcription only where it is a single
-melody line, whose notes carry the melody's accent (``bat.beats.tracking.audio_beat_activation``).
+audio itself (``bat.beats.tracking.track_audio``), joined by the transcription where it is a single melody
+line, whose notes carry the melody's accent (``bat.beats.tracking.audio_beat_activation``).
 basic-pitch (Spotify, ICASSP 2022) is small, polyphonic and instrument-agnostic; its ONNX model ships inside
 the package and runs on onnxruntime, so nothing is downloaded and TensorFlow is not needed (basic-pitch is
-installed with ``--no-deps``: see the Makefile). The Song's tempo map is empty (120 qpm, no meter): a transcription has
-none, and ``defaults`` says so.
+installed with ``--no-deps``: see the Makefile). The Song's tempo map is empty (120 qpm, no meter): a
+transcription has none, and ``defaults`` says so.
 """
 
 from __future__ import annotations

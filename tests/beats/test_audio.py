@@ -105,7 +105,7 @@ def test_madmom_downbeats_are_weighed_in_and_recorded_on_a_rendered_piece(tmp_pa
     assert f"downbeats={tracked.downbeats_by}" in featurized.grid_evidence and "audio_bar_share=" in featurized.grid_evidence
 
 
-def test_a_rendered_single_line_is_tracked_on_its_transcribed_notes(tmp_path):
+def test_a_rendered_single_line_is_tracked_on_its_audio_and_its_transcribed_notes(tmp_path):
     """The transcription of a one-line tune is a melody (its notes ring into the next onset and still count as
     one line), so its beats come from the audio and its notes with the melody's accent together, its level
     chosen as a melody's."""
