@@ -3,7 +3,8 @@
 This is the unit of work every runner (the CLI, the Prefect flow on Dask workers) calls per file. MIDI gets
 its tempo-map grid when quantized and madmom-tracked beats when it is a performance (``bat.beats.select``);
 audio (WAV, FLAC, MP3, Ogg) gets madmom's beats on the audio and notes from an offline transcriber
-(``bat.ingest.audio``). Either way the rest is the same.
+(``bat.ingest.audio``), and a folder of one song's stems the same, each stem transcribed alone
+(``bat.ingest.stems``). Either way the rest is the same.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bat.features.registry import FEATURE_NAMES, compute_features
 from bat.ingest.audio import AUDIO_MAX_BYTES, is_audio, load_audio, looks_like_audio
 from bat.ingest.midi import DEFAULT_LIMITS, MidiLimits, load_midi, read_file
 from bat.ingest.song import Song
+from bat.ingest.stems import bundle_stems, is_stem_bundle, load_stems
 
 
 @dataclass
@@ -59,13 +61,20 @@ def content_hash(data: bytes) -> str:
 def featurize_path(
     path: str | os.PathLike, meter: str | None = None, limits: MidiLimits = DEFAULT_LIMITS
 ) -> FeaturizedSong:
-    """Featurize one MIDI or audio file; raises a ``bat.errors.BatError`` subclass (with its category) on bad
-    input.
+    """Featurize one MIDI or audio file, or a folder of one song's stems; raises a ``bat.errors.BatError``
+    subclass (with its category) on bad input.
 
     ``meter`` ("4/4", "3/4"...) keeps only songs whose every bar, a pickup aside, is in that meter.
     """
     source = str(path)
-    return featurize_bytes(source, read_file(source, file_limits(source, limits)), meter=meter, limits=limits)
+    return featurize_bytes(source, read_song(source, limits), meter=meter, limits=limits)
+
+
+def read_song(source: str, limits: MidiLimits = DEFAULT_LIMITS) -> bytes:
+    """The bytes that are a song's identity: a file's own, or a stem folder's bundle (``bundle_stems``)."""
+    if os.path.isdir(source):
+        return bundle_stems(source)
+    return read_file(source, file_limits(source, limits))
 
 
 def file_limits(source: str, limits: MidiLimits = DEFAULT_LIMITS) -> MidiLimits:
@@ -106,17 +115,21 @@ def featurize_bytes(
 
 
 def _song_and_grid(source: str, data: bytes, limits: MidiLimits) -> tuple[Song, GridChoice]:
-    if is_audio(source) or looks_like_audio(data):
-        from bat.beats.tracking import track_audio
-
+    if is_stem_bundle(data):
+        song, samples, rate = load_stems(source, data)
+        heard = f"stems: {len(song.notes)} notes and {len(song.drums)} drum hits transcribed; "
+    elif is_audio(source) or looks_like_audio(data):
         song, samples, rate = load_audio(source, data)
-        tracked = track_audio(samples, rate, song)
-        if len(tracked.times) < 2:
-            raise EmptyError(source, "madmom found no beats in the audio")
-        evidence = f"audio: {len(song.notes)} notes transcribed; " + describe(tracked)
-        return song, GridChoice(tracked_grid(tracked, song.end_time), tracked.confidence, evidence)
-    song = load_midi(source, data=data, limits=limits)
-    return song, select_grid(song)
+        heard = f"audio: {len(song.notes)} notes transcribed; "
+    else:
+        song = load_midi(source, data=data, limits=limits)
+        return song, select_grid(song)
+    from bat.beats.tracking import track_audio
+
+    tracked = track_audio(samples, rate, song)
+    if len(tracked.times) < 2:
+        raise EmptyError(source, "madmom found no beats in the audio")
+    return song, GridChoice(tracked_grid(tracked, song.end_time), tracked.confidence, heard + describe(tracked))
 
 
 def _meters(grid: BeatGrid) -> list[str]:

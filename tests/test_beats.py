@@ -106,3 +106,22 @@ def test_notes_in_beats_counts_onsets_and_held_notes(tmp_path):
     assert pitches(3) == [67]
     notes, onsets = members.of_beat(1)
     assert dict(zip(song.notes.pitch[notes].tolist(), onsets.tolist())) == {60: False, 64: True}
+
+
+def test_a_tracked_beat_takes_in_onsets_played_just_ahead_of_it(tmp_path):
+    """A tempo map's beat starts exactly at its time; a tracked one (``membership.EARLY_SHARE``) also takes the last
+    eighth of the beat before it, so a kick 10 ms early is on its beat, not at the end of the previous one."""
+    import dataclasses
+
+    piece = Piece(notes=[N(36, 0, 0.5), N(38, 0.98, 0.5), N(42, 1.5, 0.25), N(45, 1.8, 0.1), N(40, 1.92, 0.05), N(48, 3, 1)])
+    song = load_midi(piece.write(tmp_path / "m.mid"))  # 120 qpm: beats every 0.5 s; 45 is a 16th early, 40 a 32nd
+    quantized = beat_grid(song)
+    tracked = dataclasses.replace(quantized, source="madmom_midi")
+    for grid, beat_of_38, beat_of_40 in ((quantized, 0, 1), (tracked, 1, 2)):
+        members = notes_in_beats(song.notes, grid)
+        first = members.onset
+        beat_of = {int(song.notes.pitch[n]): int(b) for n, b in zip(members.note[first], members.beat[first])}
+        assert beat_of == {36: 0, 38: beat_of_38, 42: 1, 45: 1, 40: beat_of_40, 48: 3}, grid.source
+    members = notes_in_beats(song.notes, tracked)
+    on = members.onset & (song.notes.pitch[members.note] == 38)
+    assert members.position[on].tolist() == [0.0]  # early onsets sit at the beat's start

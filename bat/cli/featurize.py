@@ -14,7 +14,8 @@ import typer
 
 
 def featurize(
-    inputs: list[str] = typer.Argument(..., help="MIDI files, folders, glob patterns, manifests (manifest.csv), "
+    inputs: list[str] = typer.Argument(..., help="MIDI or audio files, folders (a folder of one song's stems is that song), "
+                                       "glob patterns, manifests (manifest.csv), "
                                        "tar archives (lmd_full.tar.gz, streamed) or fsspec URLs."),
     store: str = typer.Option(None, "--store", help="Store path (default: BAT_STORE_PATH or data/store.zarr)."),
     meter: str = typer.Option(None, "--meter", help="Keep only songs in this meter, e.g. 4/4."),

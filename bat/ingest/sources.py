@@ -1,6 +1,7 @@
 """What ``bat featurize`` and the featurize-corpus flow accept as input, expanded to a list of files.
 
-Inputs may be MIDI or audio files (WAV, FLAC, MP3, Ogg), folders (searched recursively), glob patterns, or
+Inputs may be MIDI or audio files (WAV, FLAC, MP3, Ogg), folders (searched recursively; a folder laid out as one
+song's stems is that one song, ``bat.ingest.stems``), glob patterns, or
 manifests (a ``manifest.csv`` written by ``bat corpus``, or a text file with one path per line), local or behind an fsspec URL
 (``s3://bucket/lmd/``); and tar archives (``lmd_full.tar.gz``), which ``open_corpus`` streams without
 unpacking (see ``bat.ingest.archive``).
@@ -9,6 +10,7 @@ unpacking (see ``bat.ingest.archive``).
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,7 @@ def expand_inputs(inputs: Iterable[str], limit: int | None = None) -> list[str]:
         if is_url(item):
             found += expand_url(item)
         elif path.is_dir():
-            found += sorted(str(p) for p in path.rglob("*") if p.is_file() and is_music(p.name))
+            found += music_in_folder(path)
         elif path.is_file() and path.suffix.lower() in (".csv", ".txt", ".lst"):
             found += _manifest_paths(path)
         elif path.is_file():
@@ -47,6 +49,21 @@ def expand_inputs(inputs: Iterable[str], limit: int | None = None) -> list[str]:
             raise FileNotFoundError(f"{item}: no such file, folder or pattern")
     unique = list(dict.fromkeys(found))
     return unique[:limit] if limit is not None else unique
+
+
+def music_in_folder(folder: Path) -> list[str]:
+    """The music files under ``folder``, sorted, with each song of stems as its folder (its files not again)."""
+    from bat.ingest.stems import is_stem_folder
+
+    found = []
+    for top, subfolders, files in os.walk(folder):
+        if is_stem_folder(Path(top)):
+            found.append(top)
+            subfolders.clear()
+            continue
+        subfolders.sort()
+        found += [os.path.join(top, name) for name in files if is_music(name)]
+    return sorted(found)
 
 
 def _manifest_paths(path: Path) -> list[str]:

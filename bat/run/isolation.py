@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bat.errors import BatError
-from bat.featurize import FeaturizedSong, content_hash, featurize_bytes, file_limits
-from bat.ingest.midi import DEFAULT_LIMITS, MidiLimits, read_file
+from bat.featurize import FeaturizedSong, content_hash, featurize_bytes, file_limits, read_song
+from bat.ingest.midi import DEFAULT_LIMITS, MidiLimits
 
 Item = str | tuple[str, bytes]  # a path or URL, or (source name, bytes already read)
 
@@ -78,12 +78,11 @@ def _known_hash(item: Item) -> str:
 def _read(item: Item, limits: MidiLimits) -> bytes:
     if isinstance(item, tuple):
         return item[1]
-    limits = file_limits(item, limits)  # audio files get a byte limit of their own
     if "://" in item and not item.startswith("file://"):
         from bat.ingest.archive import read_url
 
-        return read_url(item, limits.max_bytes)
-    return read_file(item[len("file://") :] if item.startswith("file://") else item, limits)
+        return read_url(item, file_limits(item, limits).max_bytes)  # audio files get a byte limit of their own
+    return read_song(item[len("file://") :] if item.startswith("file://") else item, limits)
 
 
 def _featurize_one(index: int, item: Item, meter, limits, known: KnownHashes, timeout: float) -> Outcome:
