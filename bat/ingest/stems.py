@@ -3,7 +3,8 @@
 A folder is a song of stems when it is laid out as the common multitrack and source-separation sets lay it out:
 
 - Demucs, Spleeter, MUSDB18: ``<song>/{vocals,drums,bass,other,...}.wav``, perhaps beside ``mixture.wav``: at least
-  two audio files, every one named by a part (``ROLE_WORDS``) or as the mix;
+  two audio files, every one named exactly as a part (``PART_NAMES``) or as the mix (a folder of songs called
+  "Bass Groove.mp3" and "Drum Fill.wav" is not one song);
 - Slakh2100: ``<track>/stems/S00.flac...`` beside ``<track>/mix.flac`` and ``metadata.yaml`` (each stem's GM program
   and whether it is drums);
 - MedleyDB: ``<song>/<song>_STEMS/<song>_STEM_01.wav...`` beside ``<song>_MIX.wav`` and ``<song>_METADATA.yaml``
@@ -40,15 +41,21 @@ MANIFEST = "BAT_STEMS.json"
 STEMS_MAX_BYTES = 1 << 30  # a whole song's stems: 16 Slakh FLACs, or MUSDB's five 5-minute WAVs, fit well within
 MIX_WORDS = ("mixture", "mix")
 DRUM_PROGRAM = -1
-# a part's name (a file name, Slakh's inst_class, MedleyDB's instrument) -> its GM program, by the first word that
-# appears in it; DRUM_PROGRAM for drums. Programs pick the instrument family bat.features.instruments reports.
+# a part's description (Slakh's inst_class, MedleyDB's instrument: "drum set", "male singer") -> its GM program, by
+# the first word that appears in it; DRUM_PROGRAM for drums. Programs pick the family bat.features.instruments reports.
 ROLE_WORDS: tuple[tuple[str, int], ...] = (
-    ("drum", DRUM_PROGRAM), ("percussion", DRUM_PROGRAM), ("kit", DRUM_PROGRAM),
+    ("chromatic", 8), ("drum", DRUM_PROGRAM), ("percussion", DRUM_PROGRAM), ("kit", DRUM_PROGRAM),
     ("bass", 33), ("vocal", 53), ("voice", 53), ("vox", 53), ("sing", 53), ("choir", 52),
     ("piano", 0), ("keys", 4), ("organ", 19), ("guitar", 25), ("string", 48), ("violin", 40), ("cello", 42),
     ("brass", 61), ("trumpet", 56), ("sax", 65), ("flute", 73), ("pad", 89), ("synth", 81),
-    ("other", 0), ("accompaniment", 0), ("instrumental", 0),
 )
+
+# the file names source separators write (Demucs, Spleeter, MUSDB18's, and a few more), each a whole name -> program
+PART_NAMES: dict[str, int] = {
+    "vocals": 53, "vocal": 53, "voice": 53, "drums": DRUM_PROGRAM, "drum": DRUM_PROGRAM, "percussion": DRUM_PROGRAM,
+    "bass": 33, "piano": 0, "keys": 4, "guitar": 25, "strings": 48, "synth": 81, "pad": 89,
+    "other": 0, "accompaniment": 0, "no_vocals": 0, "instrumental": 0,
+}
 
 
 @dataclass(frozen=True)
@@ -60,9 +67,15 @@ class Stem:
 
 
 def part_program(label: str) -> int | None:
-    """The GM program a part's name implies (``ROLE_WORDS``), or None for a name that names no part."""
+    """The GM program a part's description implies (``ROLE_WORDS``), or None for one that names no part."""
     words = label.lower()
     return next((program for word, program in ROLE_WORDS if word in words), None)
+
+
+def _part_name(path: Path) -> str | None:
+    """The part a file is named as (``PART_NAMES``, whole name, any case, "-" or " " for "_"), or None."""
+    name = re.sub(r"[\s-]+", "_", path.stem.strip().lower())
+    return name if name in PART_NAMES else None
 
 
 def _audio_files(folder: Path) -> list[Path]:
@@ -90,7 +103,7 @@ def is_stem_folder(folder: Path) -> bool:
         return True
     files = _audio_files(folder)
     parts = [p for p in files if not _is_mix(p)]
-    return len(files) >= 2 and bool(parts) and all(part_program(p.stem) is not None for p in parts)
+    return len(files) >= 2 and bool(parts) and all(_part_name(p) is not None for p in parts)
 
 
 def stems_of(folder: Path) -> tuple[list[tuple[Path, int]], Path | None]:
@@ -99,7 +112,7 @@ def stems_of(folder: Path) -> tuple[list[tuple[Path, int]], Path | None]:
     if sub is None:
         files = _audio_files(folder)
         mixes = [p for p in files if _is_mix(p)]
-        return [(p, part_program(p.stem)) for p in files if not _is_mix(p)], (mixes[0] if mixes else None)
+        return [(p, PART_NAMES[_part_name(p)]) for p in files if not _is_mix(p)], (mixes[0] if mixes else None)
     mixes = [p for p in _audio_files(folder) if _is_mix(p)]
     described = _described_programs(folder)
     stems = []

@@ -108,14 +108,17 @@ def test_each_stem_layout_is_one_song_and_other_folders_are_files(tmp_path):
     (medley / "Artist_Song_METADATA.yaml").write_text(
         "stems:\n  S01: {filename: Artist_Song_STEM_01.wav, instrument: drum set}\n"
         "  S02: {filename: Artist_Song_STEM_02.wav, instrument: male singer}\n")
-    loose = tmp_path / "loose"  # songs that happen to share a folder are songs of their own
-    for name in ("first song.wav", "second song.mp3", "tune.mid"):
+    two_stems = tmp_path / "separated" / "htdemucs" / "song three"  # demucs --two-stems vocals
+    for name in ("vocals", "no_vocals"):
+        _touch(two_stems / f"{name}.wav")
+    loose = tmp_path / "loose"  # songs that happen to share a folder are songs of their own, whatever their names say
+    for name in ("first song.wav", "Bass Groove.mp3", "Drum Fill.wav", "tune.mid"):
         _touch(loose / name)
     _touch(tmp_path / "lonely" / "vocals.wav")  # one part alone is just an audio file
 
     found = expand_inputs([str(tmp_path)])
-    assert sorted(found) == sorted([str(demucs), str(musdb), str(slakh), str(medley), *(str(p) for p in sorted(loose.iterdir())),
-                                    str(tmp_path / "lonely" / "vocals.wav")])
+    songs = [demucs, two_stems, musdb, slakh, medley, *loose.iterdir(), tmp_path / "lonely" / "vocals.wav"]
+    assert sorted(found) == sorted(str(p) for p in songs)
     assert expand_inputs([str(demucs)]) == [str(demucs)]
     assert not is_stem_folder(loose) and not is_stem_folder(tmp_path / "lonely")
 
@@ -129,6 +132,7 @@ def test_each_stem_layout_is_one_song_and_other_folders_are_files(tmp_path):
             return json.loads(tar.extractfile("BAT_STEMS.json").read())
 
     assert [s["program"] for s in manifest(demucs)["stems"]] == [33, DRUM_PROGRAM, 0, 53]  # bass, drums, other, vocals
+    assert [s["program"] for s in manifest(two_stems)["stems"]] == [0, 53]  # no_vocals, vocals
     assert manifest(musdb)["mix"] == "mix/mixture.wav" and len(manifest(musdb)["stems"]) == 2
     assert [s["program"] for s in manifest(slakh)["stems"]] == [DRUM_PROGRAM, 34] and manifest(slakh)["mix"] == "mix/mix.flac"
     assert [s["program"] for s in manifest(medley)["stems"]] == [DRUM_PROGRAM, 53]
@@ -195,3 +199,25 @@ def test_bat_featurize_gives_every_kind_of_input_its_grid(performed_stems, tmp_p
     failures = open_store(store).failures
     assert len(failures) == 1 and failures.iloc[0]["source"].endswith("silent band")
     assert "cannot decode the audio" in failures.iloc[0]["message"]
+
+
+def test_a_silent_stem_adds_nothing_and_all_silent_is_an_empty_song(performed_stems, tmp_path):
+    import soundfile
+
+    from bat.errors import EmptyError
+    from bat.ingest.stems import load_stems
+
+    _, folder = performed_stems
+    band = tmp_path / "band"
+    band.mkdir()
+    (band / "drums.wav").write_bytes((folder / "drums.wav").read_bytes())
+    soundfile.write(band / "vocals.wav", np.zeros(22050 * 3, np.float32), 22050)  # a separator's empty vocals
+    song, mix, rate = load_stems(str(band), read_song(str(band)))
+    assert len(song.notes) == 0 and len(song.drums) > 50 and set(np.unique(song.drums.pitch)) == {36, 38, 42}
+    assert mix.size / rate == pytest.approx(soundfile.info(band / "drums.wav").duration, abs=0.01)  # the stems' sum
+    silent = tmp_path / "silent"
+    silent.mkdir()
+    for name in ("drums", "bass"):
+        soundfile.write(silent / f"{name}.wav", np.zeros(22050 * 3, np.float32), 22050)
+    with pytest.raises(EmptyError, match="no notes or drum hits were transcribed from any stem"):
+        featurize_path(silent)
