@@ -21,16 +21,8 @@ from typer.testing import CliRunner
 from bat.cli.corpus import app
 from bat.corpus.demo import demo_pieces
 from bat.corpus.manifest import COLUMNS, manifest_midi_paths, read_manifest
-from bat.corpus.music21_corpus import (
-    Bar,
-    ConvertConfig,
-    Piece,
-    convert_piece,
-    convert_pieces,
-    list_pieces,
-    load_score,
-    score_to_midi,
-)
+from bat.corpus.music21_corpus import ConvertConfig, Piece, convert_piece, convert_pieces, list_pieces, load_score
+from bat.corpus.score_midi import Bar, score_to_midi
 
 CHORALE = "bach/bwv269.mxl"  # Riemenschneider 1: 3/4, one-beat pickup, an end repeat at bar 7, 24 bars
 METER_CHANGE = "oneills1850/0051-0100.abc#89"  # 3/4 and 3/8 alternate
