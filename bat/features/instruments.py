@@ -1,4 +1,5 @@
-"""Which General MIDI instrument families sound in the beat (program // 8)."""
+"""Which General MIDI instrument families sound in the beat (program // 8); transcribed notes of no known
+instrument (``UNKNOWN_PROGRAM``: audio, a separator's "other" stem) sound in none."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ FAMILIES = (
 )
 def instruments(ctx: BeatContext) -> list[np.ndarray]:
     pairs, n = ctx.pitched, ctx.n
-    family = ctx.song.notes.program[pairs.note].astype(np.int64) // 8 if pairs.note.size else np.zeros(0, np.int64)
+    program = ctx.song.notes.program[pairs.note].astype(np.int64) if pairs.note.size else np.zeros(0, np.int64)
+    named = program >= 0  # a transcription's notes of no known instrument (UNKNOWN_PROGRAM) sound in no family
     present = np.zeros((n, len(FAMILIES)), bool)
-    present[pairs.beat, family] = True
+    present[pairs.beat[named], program[named] // 8] = True
     previous = np.zeros_like(present)
     previous[1:] = present[:-1]
     return [

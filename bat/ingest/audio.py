@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bat.errors import EmptyError, ParseError
-from bat.ingest.song import NoteArray, Song
+from bat.ingest.song import UNKNOWN_PROGRAM, NoteArray, Song
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 AUDIO_MAX_BYTES = 256 * 1024 * 1024  # a 20-minute 44.1 kHz stereo WAV; MIDI's 32 MB limit is far too small
@@ -136,7 +136,7 @@ def transcribe(samples: np.ndarray, sample_rate: int, config: TranscriptionConfi
         end=np.maximum(end, start + 0.01).astype(np.float64),
         pitch=pitch.astype(np.int16),
         velocity=np.clip(np.round(amplitude * 127), 1, 127).astype(np.int16),
-        program=np.zeros(count, np.int16),
+        program=np.full(count, UNKNOWN_PROGRAM, np.int16),  # basic-pitch hears pitches, not instruments
         track=np.zeros(count, np.int16),
     ).sorted()
 

@@ -19,7 +19,7 @@ class NoteArray:
     end: np.ndarray  # float64 seconds, > start
     pitch: np.ndarray  # int16 MIDI pitch (for drums: the GM drum key)
     velocity: np.ndarray  # int16
-    program: np.ndarray  # int16 GM program 0..127 (0 for drums)
+    program: np.ndarray  # int16 GM program 0..127 (0 for drums), or UNKNOWN_PROGRAM
     track: np.ndarray  # int16 index of the source track
 
     @classmethod
@@ -46,6 +46,7 @@ class NoteArray:
 
 
 _FIELDS = ("start", "end", "pitch", "velocity", "program", "track")
+UNKNOWN_PROGRAM = -1  # a transcribed note whose instrument nothing names (audio, a separator's "other" stem)
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,12 @@ import numpy as np
 
 from bat.errors import EmptyError, ParseError, ReadError, TooLargeError
 from bat.ingest.audio import AUDIO_SUFFIXES, DEFAULT_TRANSCRIPTION, TranscriptionConfig, decode_audio, transcribe
-from bat.ingest.song import NoteArray, Song
+from bat.ingest.song import UNKNOWN_PROGRAM, NoteArray, Song
 
 MANIFEST = "BAT_STEMS.json"
 STEMS_MAX_BYTES = 1 << 30  # a whole song's stems: 16 Slakh FLACs, or MUSDB's five 5-minute WAVs, fit well within
 MIX_WORDS = ("mixture", "mix")
-DRUM_PROGRAM = -1
+DRUM_PROGRAM = 128  # past GM's 0..127: the part is drums (SoundFonts keep their kits in bank 128)
 # a part's description (Slakh's inst_class, MedleyDB's instrument: "drum set", "male singer") -> its GM program, by
 # the first word that appears in it; DRUM_PROGRAM for drums. Programs pick the family bat.features.instruments reports.
 ROLE_WORDS: tuple[tuple[str, int], ...] = (
@@ -54,7 +54,7 @@ ROLE_WORDS: tuple[tuple[str, int], ...] = (
 PART_NAMES: dict[str, int] = {
     "vocals": 53, "vocal": 53, "voice": 53, "drums": DRUM_PROGRAM, "drum": DRUM_PROGRAM, "percussion": DRUM_PROGRAM,
     "bass": 33, "piano": 0, "keys": 4, "guitar": 25, "strings": 48, "synth": 81, "pad": 89,
-    "other": 0, "accompaniment": 0, "no_vocals": 0, "instrumental": 0,
+    **dict.fromkeys(("other", "accompaniment", "no_vocals", "instrumental"), UNKNOWN_PROGRAM),
 }
 
 
@@ -63,7 +63,7 @@ class Stem:
     """One part of the song: its member name in the bundle, and what it is."""
 
     name: str
-    program: int  # GM program of its notes, or DRUM_PROGRAM
+    program: int  # GM program of its notes, UNKNOWN_PROGRAM, or DRUM_PROGRAM
 
 
 def part_program(label: str) -> int | None:
@@ -118,7 +118,7 @@ def stems_of(folder: Path) -> tuple[list[tuple[Path, int]], Path | None]:
     stems = []
     for path in _audio_files(sub):
         program = described.get(path.stem, described.get(path.name, part_program(path.stem)))
-        stems.append((path, 0 if program is None else program))
+        stems.append((path, UNKNOWN_PROGRAM if program is None else program))
     return stems, (mixes[0] if mixes else None)
 
 

@@ -41,6 +41,8 @@ def test_rendered_performance_featurizes_with_audio_beats(tmp_path):
     assert f_measure(performance.downbeats, song.beat_times[song.downbeats]) >= 0.8
     assert song.meter == "4/4" and 0.0 < song.beat_confidence <= 1.0
     assert np.all(np.diff(song.beat_times) > 0)
+    families = [k for k, name in enumerate(song.feature_names) if name.startswith("family_")]
+    assert not song.features[:, families].any()  # a transcription knows pitches, not instruments: none is claimed
 
 
 def test_undecodable_audio_is_a_parse_failure(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 from bat.errors import ParseError
 from bat.featurize import featurize_path, read_song
 from bat.ingest.sources import expand_inputs
+from bat.ingest.song import UNKNOWN_PROGRAM
 from bat.ingest.stems import DRUM_PROGRAM, bundle_stems, is_stem_bundle, is_stem_folder
 from tests.beats.performed import humanize
 from tests.beats.pieces import f_measure, groove, write
@@ -61,8 +62,10 @@ def test_a_folder_of_stems_is_one_song_with_a_track_per_part(performed_stems):
     played = position >= 0
     assert kick[played & (position % 2 == 0)].mean() > 0.9 and kick[played & (position % 2 == 1)].mean() < 0.1
     assert snare[played & (position % 2 == 1)].mean() > 0.9 and snare[played & (position % 2 == 0)].mean() < 0.1
-    # each part keeps its instrument family: the bass stem is the bass
+    # each part keeps its instrument family: the bass stem is the bass, the piano the piano; "other" names none
     assert song.features[:, names.index("family_bass")].mean() > 0.9
+    assert song.features[:, names.index("family_piano")].mean() > 0.9
+    assert not song.features[:, [names.index(f"family_{f}") for f in ("pipe", "reed", "ensemble")]].any()
 
 
 def test_a_drum_stem_is_heard_as_kick_snare_and_hats(performed_stems):
@@ -131,8 +134,8 @@ def test_each_stem_layout_is_one_song_and_other_folders_are_files(tmp_path):
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             return json.loads(tar.extractfile("BAT_STEMS.json").read())
 
-    assert [s["program"] for s in manifest(demucs)["stems"]] == [33, DRUM_PROGRAM, 0, 53]  # bass, drums, other, vocals
-    assert [s["program"] for s in manifest(two_stems)["stems"]] == [0, 53]  # no_vocals, vocals
+    assert [s["program"] for s in manifest(demucs)["stems"]] == [33, DRUM_PROGRAM, UNKNOWN_PROGRAM, 53]  # bass, drums, other, vocals
+    assert [s["program"] for s in manifest(two_stems)["stems"]] == [UNKNOWN_PROGRAM, 53]  # no_vocals, vocals
     assert manifest(musdb)["mix"] == "mix/mixture.wav" and len(manifest(musdb)["stems"]) == 2
     assert [s["program"] for s in manifest(slakh)["stems"]] == [DRUM_PROGRAM, 34] and manifest(slakh)["mix"] == "mix/mix.flac"
     assert [s["program"] for s in manifest(medley)["stems"]] == [DRUM_PROGRAM, 53]
