@@ -29,7 +29,10 @@ def docs(write: bool = typer.Option(False, "--write", help="Rewrite docs/feature
 
 
 @app.command("show")
-def show(path: str = typer.Argument(..., help="A MIDI file."), beats: int = typer.Option(16, help="How many beats.")) -> None:
+def show(
+    path: str = typer.Argument(..., help="A MIDI or audio file, or a folder of one song's stems."),
+    beats: int = typer.Option(16, help="How many beats."),
+) -> None:
     """Featurize one file and print, beat by beat, the features that are on."""
     from bat.featurize import featurize_path
 

@@ -28,7 +28,8 @@ def featurize(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the flow's log, not only the bar."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Featurize MIDI files into the Zarr store; songs already in it are skipped, failures are recorded."""
+    """Featurize MIDI and audio files (and songs of stems) into the Zarr store; songs already in it are skipped,
+    failures are recorded."""
     import json
 
     from rich.console import Console
