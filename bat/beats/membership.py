@@ -5,8 +5,9 @@ reduction over these pairs and numpy reduces flat arrays fast.
 
 A tempo map's beats are exact, so a beat starts at its time. A tracked beat (a performance, audio) is only as
 exact as the tracker and the player: a kick played 10 ms ahead of the tracked beat is on that beat, not at the end
-of the one before. So a tracked beat takes in the onsets of the last ``EARLY_SHARE`` of the beat before it, at
-position 0.
+of the one before, and a chord released 10 ms after it does not sound in it. So a tracked beat takes in the onsets
+of the last ``EARLY_SHARE`` of the beat before it, at position 0, and a note is held into it only if it sounds past
+its first ``EARLY_SHARE``.
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ def notes_in_beats(notes: NoteArray, grid: BeatGrid) -> BeatNotes:
     if len(notes) == 0 or n_beats == 0:
         empty = np.zeros(0, np.int64)
         return BeatNotes(n_beats, empty, empty, np.zeros(0, bool), np.zeros(0), np.zeros(n_beats + 1, np.int64))
-    opens = beat_openings(grid)
+    opens, holds = beat_reach(grid)
     first = np.clip(np.searchsorted(opens, notes.start, side="right") - 1, 0, n_beats - 1)
-    last = np.clip(np.searchsorted(opens, notes.end, side="left") - 1, first, n_beats - 1)
+    last = np.clip(np.searchsorted(holds, notes.end, side="left") - 1, first, n_beats - 1)
     counts = last - first + 1
     note = np.repeat(np.arange(len(notes)), counts)
     offsets = np.cumsum(counts) - counts
@@ -62,9 +63,11 @@ def notes_in_beats(notes: NoteArray, grid: BeatGrid) -> BeatNotes:
     return BeatNotes(n_beats, beat, note, onset, position, indptr)
 
 
-def beat_openings(grid: BeatGrid) -> np.ndarray:
-    """Where each beat starts taking in onsets: its time, or for a tracked grid a little before (module docstring)."""
+def beat_reach(grid: BeatGrid) -> tuple[np.ndarray, np.ndarray]:
+    """(from when each beat takes in onsets, after when a note still sounding is held into it): the beat's time
+    twice, or for a tracked grid a little before and a little after it (module docstring)."""
     if grid.source == "tempo_map" or len(grid) < 2:
-        return grid.times
+        return grid.times, grid.times
     before = np.diff(grid.times, prepend=grid.times[0] - (grid.times[1] - grid.times[0]))
-    return grid.times - EARLY_SHARE * before
+    after = grid.ends - grid.times
+    return grid.times - EARLY_SHARE * before, grid.times + EARLY_SHARE * after
