@@ -110,7 +110,8 @@ def test_notes_in_beats_counts_onsets_and_held_notes(tmp_path):
 
 def test_a_tracked_beat_takes_in_onsets_played_just_ahead_of_it(tmp_path):
     """A tempo map's beat starts exactly at its time; a tracked one (``membership.EARLY_SHARE``) also takes the last
-    eighth of the beat before it, so a kick 10 ms early is on its beat, not at the end of the previous one."""
+    eighth of the beat before it, so a kick 10 ms early is on its beat, not at the end of the previous one, and a
+    note released in its first eighth is not held into it."""
     import dataclasses
 
     piece = Piece(notes=[N(36, 0, 0.5), N(38, 0.98, 0.5), N(42, 1.5, 0.25), N(45, 1.8, 0.1), N(40, 1.92, 0.05), N(48, 3, 1)])
@@ -125,3 +126,9 @@ def test_a_tracked_beat_takes_in_onsets_played_just_ahead_of_it(tmp_path):
     members = notes_in_beats(song.notes, tracked)
     on = members.onset & (song.notes.pitch[members.note] == 38)
     assert members.position[on].tolist() == [0.0]  # early onsets sit at the beat's start
+    # and a note released a hair after a tracked beat does not sound in it: 36 ends 10 ms after beat 1
+    released = Piece(notes=[N(36, 0, 1.02), N(48, 3, 1)])
+    song = load_midi(released.write(tmp_path / "released.mid"))
+    for grid, held in ((beat_grid(song), True), (dataclasses.replace(beat_grid(song), source="madmom_midi"), False)):
+        members = notes_in_beats(song.notes, grid)
+        assert (1 in members.beat[song.notes.pitch[members.note] == 36].tolist()) == held, grid.source
