@@ -149,19 +149,16 @@ def load_audio(
     notes = transcribe(samples, rate, config)
     if len(notes) == 0:
         raise EmptyError(source, "no notes were transcribed from the audio (silence, or no pitched sound)")
-    duration = min(samples.size / rate, config.max_seconds)
-    return (
-        Song(
-            source=source,
-            notes=notes,
-            drums=NoteArray.empty(),
-            tempo_times=np.zeros(1),
-            tempi=np.full(1, 120.0),
-            time_signatures=[],
-            end_time=float(max(duration, notes.end.max())),
-            resolution=480,
-            defaults=["notes=basic-pitch transcription", "tempo_map=none (audio)"],
-        ),
-        samples[: int(config.max_seconds * rate)],
-        rate,
+    samples = samples[: int(config.max_seconds * rate)]
+    song = transcribed_song(source, notes, NoteArray.empty(), samples.size / rate, ["notes=basic-pitch transcription"])
+    return song, samples, rate
+
+
+def transcribed_song(source: str, notes: NoteArray, drums: NoteArray, duration: float, defaults: list[str]) -> Song:
+    """A Song of transcribed notes: no tempo map or meter (120 qpm, as ``defaults`` then says), and as long as the
+    audio or its last note."""
+    ends = [part.end.max() for part in (notes, drums) if len(part)]
+    return Song(
+        source=source, notes=notes, drums=drums, tempo_times=np.zeros(1), tempi=np.full(1, 120.0), time_signatures=[],
+        end_time=float(max(duration, *ends)), resolution=480, defaults=[*defaults, "tempo_map=none (audio)"],
     )

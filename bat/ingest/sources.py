@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bat.ingest.archive import ArchiveReader, expand_url, is_archive, is_url
+from bat.ingest.stems import is_stem_folder
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".smf")
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")  # as bat.ingest.audio reads them
@@ -53,8 +54,6 @@ def expand_inputs(inputs: Iterable[str], limit: int | None = None) -> list[str]:
 
 def music_in_folder(folder: Path) -> list[str]:
     """The music files under ``folder``, sorted, with each song of stems as its folder (its files not again)."""
-    from bat.ingest.stems import is_stem_folder
-
     found = []
     for top, subfolders, files in os.walk(folder):
         if is_stem_folder(Path(top)):

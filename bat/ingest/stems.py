@@ -34,7 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from bat.errors import EmptyError, ParseError, ReadError, TooLargeError
-from bat.ingest.audio import AUDIO_SUFFIXES, DEFAULT_TRANSCRIPTION, TranscriptionConfig, decode_audio, transcribe
+from bat.ingest.audio import (
+    AUDIO_SUFFIXES, DEFAULT_TRANSCRIPTION, TranscriptionConfig, decode_audio, transcribe, transcribed_song,
+)
 from bat.ingest.song import UNKNOWN_PROGRAM, NoteArray, Song
 
 MANIFEST = "BAT_STEMS.json"
@@ -218,15 +220,10 @@ def load_stems(
         mix = mix[: int(config.max_seconds * rate)]
     else:
         mix, rate = _sum(decoded)
-    ends = [part.end.max() for part in (notes, drum_notes) if len(part)]
-    defaults = [f"notes=basic-pitch transcription of {len(pitched)} stems", "tempo_map=none (audio)"]
+    defaults = [f"notes=basic-pitch transcription of {len(pitched)} stems"]
     if drums:
-        defaults.insert(1, f"drums=NMF drum transcription of {len(drums)} stems")
-    song = Song(
-        source=source, notes=notes, drums=drum_notes, tempo_times=np.zeros(1), tempi=np.full(1, 120.0), time_signatures=[],
-        end_time=float(max(mix.size / rate, *ends)), resolution=480, defaults=defaults,
-    )
-    return song, mix, rate
+        defaults.append(f"drums=NMF drum transcription of {len(drums)} stems")
+    return transcribed_song(source, notes, drum_notes, mix.size / rate, defaults), mix, rate
 
 
 def _file_name(member: str) -> str:
